@@ -1,0 +1,194 @@
+"""What every provider declares (its descriptor) and the operations a connector offers."""
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from integration_hub.connectors.http import CallLog, HubSession
+    from integration_hub.connectors.types import (
+        Account,
+        Attachment,
+        EntryResult,
+        Invoice,
+        JournalEntry,
+        Journal,
+        Partner,
+        Scope,
+        TaxRate,
+        VatCode,
+    )
+
+
+class Role(StrEnum):
+    SOURCE = "source"
+    TARGET = "target"
+
+
+class AuthKind(StrEnum):
+    API_KEY = "api_key"
+    CREDENTIALS = "credentials"
+    OAUTH2 = "oauth2"
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One value a user types to connect a provider."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    kind: str = "text"  # text | url | password | integer
+    help_text: str = ""
+    initial: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderDescriptor:
+    key: str
+    name: str
+    roles: frozenset[Role]
+    auth_kinds: tuple[AuthKind, ...]
+    connector_path: str
+    credential_fields: Mapping[AuthKind, tuple[CredentialField, ...]] = field(default_factory=dict)
+    features: frozenset[str] = frozenset()
+    description: str = ""
+
+    def fields_for(self, auth_kind: AuthKind | str) -> tuple[CredentialField, ...]:
+        return tuple(self.credential_fields.get(AuthKind(auth_kind), ()))
+
+    def secret_names(self, auth_kind: AuthKind | str) -> set[str]:
+        return {f.name for f in self.fields_for(auth_kind) if f.secret}
+
+    def supports(self, role: Role | str) -> bool:
+        return Role(role) in self.roles
+
+    def connector_class(self) -> type["Connector"]:
+        module_path, _, name = self.connector_path.rpartition(".")
+        return getattr(import_module(module_path), name)
+
+    def connector(
+        self,
+        credentials: Mapping[str, Any],
+        *,
+        auth_kind: AuthKind | str = AuthKind.CREDENTIALS,
+        call_log: "CallLog | None" = None,
+        session: "HubSession | None" = None,
+        on_credentials_changed: Callable[[dict], None] | None = None,
+    ) -> "Connector":
+        return self.connector_class()(
+            dict(credentials),
+            auth_kind=AuthKind(auth_kind),
+            call_log=call_log,
+            session=session,
+            on_credentials_changed=on_credentials_changed,
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str
+    organisation_id: str = ""
+    organisation_name: str = ""
+
+
+class Connector(abc.ABC):
+    """A live link to one account of one provider. Only clients speak HTTP; this wraps them."""
+
+    descriptor: ProviderDescriptor
+
+    def __init__(
+        self,
+        credentials: dict,
+        *,
+        auth_kind: AuthKind = AuthKind.CREDENTIALS,
+        call_log: "CallLog | None" = None,
+        session: "HubSession | None" = None,
+        on_credentials_changed: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.auth_kind = auth_kind
+        self.call_log = call_log
+        self.session = session
+        self.on_credentials_changed = on_credentials_changed
+
+    @abc.abstractmethod
+    def check(self) -> CheckResult:
+        """Prove the credentials work; never raises for a refused login, reports it."""
+
+    def close(self) -> None:  # pragma: no cover - trivial default
+        pass
+
+
+class SourceConnector(Connector):
+    """An invoicing or expense tool the hub reads documents from."""
+
+    @abc.abstractmethod
+    def list_invoices(
+        self, *, since: dt.datetime | None, scope: "Scope", page_size: int = 100
+    ) -> Iterator["Invoice"]:
+        """Documents changed at or after `since`, oldest change first, streamed page by page."""
+
+    @abc.abstractmethod
+    def get_invoice(self, invoice_id: str) -> "Invoice | None":
+        """One document by its id in the source, or None when it no longer exists."""
+
+    @abc.abstractmethod
+    def get_attachment(self, invoice: "Invoice") -> "Attachment | None":
+        """The document's file (PDF), or None when the source has none."""
+
+    @abc.abstractmethod
+    def list_tax_rates(self) -> list["TaxRate"]: ...
+
+    @abc.abstractmethod
+    def list_partners(self) -> Iterator["Partner"]: ...
+
+    @abc.abstractmethod
+    def get_partner(self, partner_id: str) -> "Partner | None": ...
+
+
+class TargetConnector(Connector):
+    """An accounting tool the hub writes journal entries to."""
+
+    @abc.abstractmethod
+    def list_vat_codes(self) -> list["VatCode"]: ...
+
+    @abc.abstractmethod
+    def list_journals(self) -> list["Journal"]: ...
+
+    @abc.abstractmethod
+    def list_accounts(self) -> list["Account"]: ...
+
+    @abc.abstractmethod
+    def find_partners(
+        self,
+        *,
+        auxiliary_account: str | None = None,
+        vat_number: str | None = None,
+        registration_number: str | None = None,
+        name: str | None = None,
+    ) -> list["Partner"]: ...
+
+    @abc.abstractmethod
+    def get_partner(self, partner_id: str) -> "Partner | None": ...
+
+    @abc.abstractmethod
+    def create_partner(self, partner: "Partner", *, kind: str) -> "Partner": ...
+
+    @abc.abstractmethod
+    def create_entries(self, entries: Sequence["JournalEntry"], *, post: bool) -> list["EntryResult"]: ...
+
+    @abc.abstractmethod
+    def attach_document(self, entry_id: str, attachment: "Attachment") -> str: ...
+
+    @abc.abstractmethod
+    def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, "EntryResult"]: ...
+
+    def find_entry_by_reference(self, reference: str) -> "EntryResult | None":
+        return self.find_entries_by_reference([reference]).get(reference)

@@ -1,0 +1,1 @@
+"""Tryton (JSON-RPC over HTTP): accounting target and invoicing source."""

@@ -1,0 +1,650 @@
+"""Configure and seed a Tryton database through proteus (run in a subprocess).
+
+Usage::
+
+    python -m integration_hub.peers.tryton_setup --config trytond.conf --database DB \
+        ACTION [--kwargs '{"json": "object"}']
+
+The script imports trytond/proteus, so it must never be imported by the hub process:
+``integration_hub.peers.tryton.TrytonPeer.run_setup`` runs it with the same interpreter.
+The result is printed on stdout as one line ``HUB_TRYTON_SETUP_RESULT=<json>``; anything
+else printed (logs, warnings) is ignored by the caller.
+
+Actions:
+
+* ``prepare_template`` -- used once by the peer on a freshly activated database: currencies,
+  a few countries, the company, the French chart, fiscal years with monthly periods and
+  strict sequences, a payment term.
+* ``info`` -- ids and codes of the things tests need (accounts, journals, parent taxes...).
+* ``seed_invoicing`` -- customers, suppliers and posted customer/supplier invoices.
+* ``set_account_state`` -- close/reopen an account or give it an end date (inactive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+from decimal import Decimal
+
+RESULT_MARKER = "HUB_TRYTON_SETUP_RESULT="
+
+# Accounts of the French chart (account_fr) that the hub cares about.
+INTERESTING_ACCOUNT_CODES = [
+    "401", "4011", "411", "4111", "512", "5121",
+    "604", "606", "6061", "607", "6071", "658",
+    "706", "707", "7071", "708", "758",
+    "4452", "4456", "44562", "44566", "4457", "44571",
+]
+
+# Parent taxes used by seed_invoicing, by the template's XML id in account_fr.
+SALE_TAXES = {
+    "20": ["tva_vente_services_taux_normal", "tva_vente_biens_taux_normal"],
+    "10": ["tva_vente_services_taux_intermediaire", "tva_vente_biens_taux_intermediaire"],
+    "5.5": ["tva_vente_biens_5_5", "tva_vente_services_5_5"],
+    "0-eu": ["tva_vente_intracommunautaire_services_0", "tva_vente_intracommunautaire_biens_0"],
+    "0-export": ["tva_vente_services_hors_communaute", "tva_vente_biens_hors_communaute"],
+}
+PURCHASE_TAXES = {
+    "20": ["tva_achat_services_taux_normal", "tva_achat_biens_taux_normal"],
+    "10": ["tva_achat_services_taux_intermediaire", "tva_achat_biens_taux_intermediaire"],
+    "5.5": ["tva_achat_biens_5_5", "tva_achat_services_5_5"],
+    "0-eu": ["tva_achat_intracommunautaire_services_taux_normal"],
+}
+SALE_ACCOUNT_CODES = ["706", "7071", "708"]
+PURCHASE_ACCOUNT_CODES = ["6071", "604", "6061"]
+
+COUNTRIES = [
+    ("FR", "France"), ("BE", "Belgium"), ("DE", "Germany"), ("ES", "Spain"),
+    ("IT", "Italy"), ("NL", "Netherlands"), ("LU", "Luxembourg"),
+    ("GB", "United Kingdom"), ("CH", "Switzerland"), ("US", "United States"),
+]
+EU_COUNTRIES = {"FR", "BE", "DE", "ES", "IT", "NL", "LU"}
+CURRENCIES = [
+    # code, name, symbol, numeric code, rate against EUR
+    ("EUR", "Euro", "€", "978", Decimal("1")),
+    ("USD", "US Dollar", "$", "840", Decimal("1.08")),
+    ("GBP", "Pound Sterling", "£", "826", Decimal("0.85")),
+    ("CHF", "Swiss Franc", "CHF", "756", Decimal("0.95")),
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _connect(config_file: str, database: str, user: str):
+    from proteus import config
+
+    return config.set_trytond(database=database, user=user, config_file=config_file)
+
+
+def _model(name):
+    from proteus import Model
+
+    return Model.get(name)
+
+
+def _refresh_context(cfg):
+    User = _model("res.user")
+    cfg._context = User.get_preferences(True, {})
+
+
+def _company():
+    Company = _model("company.company")
+    companies = Company.find([])
+    if not companies:
+        raise RuntimeError("no company in this database (template not prepared?)")
+    return companies[0]
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _luhn_digit(digits: str) -> str:
+    from stdnum import luhn
+
+    return luhn.calc_check_digit(digits)
+
+
+def make_siren(rng: random.Random) -> str:
+    body = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(7))
+    return body + _luhn_digit(body)
+
+
+def make_siret(rng: random.Random, siren: str) -> str:
+    nic = "".join(str(rng.randint(0, 9)) for _ in range(4))
+    return siren + nic + _luhn_digit(siren + nic)
+
+
+def make_fr_vat(siren: str) -> str:
+    key = (12 + 3 * (int(siren) % 97)) % 97
+    return f"FR{key:02d}{siren}"
+
+
+def make_eu_vat(rng: random.Random, country: str) -> str:
+    """A syntactically valid VAT number of an EU country (checked with python-stdnum)."""
+    from stdnum.eu import vat
+
+    lengths = {"BE": 10, "DE": 9, "IT": 11, "NL": None, "ES": None, "LU": 8}
+    for _ in range(100000):
+        if country == "BE":
+            body = "0" + "".join(str(rng.randint(0, 9)) for _ in range(7))
+            body = body + "%02d" % (97 - int(body) % 97)
+            candidate = "BE" + body
+        elif country == "NL":
+            candidate = "NL" + "".join(str(rng.randint(0, 9)) for _ in range(9)) + "B01"
+        elif country == "ES":
+            candidate = "ESB" + "".join(str(rng.randint(0, 9)) for _ in range(8))
+        else:
+            n = lengths.get(country) or 9
+            candidate = country + str(rng.randint(1, 9)) + "".join(
+                str(rng.randint(0, 9)) for _ in range(n - 1))
+        if vat.is_valid(candidate):
+            return vat.compact(candidate)
+    raise RuntimeError(f"could not generate a VAT number for {country}")
+
+
+def _country(code: str):
+    Country = _model("country.country")
+    found = Country.find([("code", "=", code)], limit=1)
+    return found[0] if found else None
+
+
+def _account_by_code(code: str):
+    Account = _model("account.account")
+    found = Account.find([("code", "=", code), ("company", "=", _company().id)], limit=1)
+    return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- prepare
+
+def prepare_template(cfg, *, company_name: str = "Hub Demo SAS", first_year: int | None = None,
+                     last_year: int | None = None, admin_email: str = "admin@hub.example") -> dict:
+    """Baseline of an accounting company: must run once on a freshly activated database."""
+    today = dt.date.today()
+    first_year = first_year or today.year - 2
+    last_year = last_year or today.year + 1
+
+    Currency = _model("currency.currency")
+    Country = _model("country.country")
+    Party = _model("party.party")
+    User = _model("res.user")
+    ModelData = _model("ir.model.data")
+    Wizard = __import__("proteus", fromlist=["Wizard"]).Wizard
+
+    # Currencies (Tryton ships none) with a rate at the start of the first fiscal year.
+    for code, name, symbol, numeric, rate in CURRENCIES:
+        if Currency.find([("code", "=", code)]):
+            continue
+        currency = Currency(name=name, code=code, symbol=symbol, numeric_code=numeric,
+                            rounding=Decimal("0.01"), digits=2)
+        currency.rates.new(date=dt.date(first_year - 1, 1, 1), rate=rate)
+        currency.save()
+    eur, = Currency.find([("code", "=", "EUR")])
+
+    # A few countries (trytond_import_countries needs the network / pycountry).
+    for code, name in COUNTRIES:
+        if not Country.find([("code", "=", code)]):
+            Country(name=name, code=code).save()
+
+    # Company through its configuration wizard.
+    rng = random.Random(1)
+    siren = make_siren(rng)
+    party = Party(name=company_name)
+    address = party.addresses[0] if party.addresses else party.addresses.new()
+    address.street = "10 rue de la Paix"
+    address.postal_code = "75002"
+    address.city = "Paris"
+    address.country = _country("FR")
+    party.contact_mechanisms.new(type="email", value="compta@hub-demo.example")
+    party.identifiers.new(type="fr_siren", code=siren)
+    party.identifiers.new(type="eu_vat", code=make_fr_vat(siren))
+    party.save()
+
+    company_config = Wizard("company.company.config")
+    company_config.execute("company")
+    company_config.form.party = party
+    company_config.form.currency = eur
+    company_config.execute("add")
+    _refresh_context(cfg)
+    company = _company()
+
+    admin, = User.find([("login", "=", "admin")])
+    if admin.company != company:
+        admin.companies.append(company)
+        admin.company = company
+    admin.email = admin_email
+    admin.save()
+    _refresh_context(cfg)
+
+    # French chart of accounts.
+    AccountTemplate = _model("account.account.template")
+    template = AccountTemplate(ModelData.get_id("account_fr", "root", cfg.context))
+    create_chart = Wizard("account.create_chart")
+    create_chart.execute("account")
+    create_chart.form.account_template = template
+    create_chart.form.company = company
+    create_chart.execute("create_account")
+    create_chart.form.account_receivable = _account_by_code("4111")
+    create_chart.form.account_payable = _account_by_code("4011")
+    if hasattr(create_chart.form, "category_account_revenue"):
+        create_chart.form.category_account_revenue = _account_by_code("706")
+    if hasattr(create_chart.form, "category_account_expense"):
+        create_chart.form.category_account_expense = _account_by_code("6071")
+    create_chart.execute("create_properties")
+
+    # Fiscal years with monthly periods and strict sequences.
+    FiscalYear = _model("account.fiscalyear")
+    SequenceStrict = _model("ir.sequence.strict")
+    SequenceType = _model("ir.sequence.type")
+    move_type = SequenceType(ModelData.get_id("account", "sequence_type_account_move", cfg.context))
+    invoice_type = SequenceType(
+        ModelData.get_id("account_invoice", "sequence_type_account_invoice", cfg.context))
+
+    def strict_sequence(name, seq_type, prefix):
+        seq = SequenceStrict(name=name, sequence_type=seq_type, company=company,
+                             prefix=prefix, padding=5)
+        seq.save()
+        return seq
+
+    fiscal_years = []
+    for year in range(first_year, last_year + 1):
+        fiscal_year = FiscalYear(name=str(year), company=company,
+                                 start_date=dt.date(year, 1, 1), end_date=dt.date(year, 12, 31))
+        fiscal_year.move_sequence = strict_sequence(f"Écritures {year}", move_type, f"{year}-")
+        # invoice_sequences must be filled before the first save (required sequences).
+        inv_seq = fiscal_year.invoice_sequences[0] if fiscal_year.invoice_sequences \
+            else fiscal_year.invoice_sequences.new()
+        inv_seq.out_invoice_sequence = strict_sequence(
+            f"Factures clients {year}", invoice_type, f"FC{year}-")
+        inv_seq.out_credit_note_sequence = strict_sequence(
+            f"Avoirs clients {year}", invoice_type, f"AC{year}-")
+        inv_seq.in_invoice_sequence = strict_sequence(
+            f"Factures fournisseurs {year}", invoice_type, f"FF{year}-")
+        inv_seq.in_credit_note_sequence = strict_sequence(
+            f"Avoirs fournisseurs {year}", invoice_type, f"AF{year}-")
+        fiscal_year.save()
+        fiscal_year.click("create_period")
+        fiscal_years.append(year)
+
+    # A payment term (optional: an invoice without one is due on its date).
+    try:
+        PaymentTerm = _model("account.invoice.payment_term")
+        if not PaymentTerm.find([("name", "=", "30 jours")]):
+            term = PaymentTerm(name="30 jours")
+            line = term.lines.new(type="remainder")
+            delta = line.relativedeltas[0] if line.relativedeltas else line.relativedeltas.new()
+            delta.days = 30
+            term.save()
+    except Exception as exc:  # pragma: no cover - cosmetic
+        print(f"payment term not created: {exc}", file=sys.stderr)
+
+    return {"company_id": company.id, "company_name": company_name,
+            "fiscal_years": fiscal_years}
+
+
+# --------------------------------------------------------------------------- info
+
+def _effective_rate(tax, date: dt.date) -> Decimal:
+    rate = tax.rate if tax.type == "percentage" and tax.rate is not None else Decimal(0)
+    for child in tax.childs:
+        if child.start_date and child.start_date > date:
+            continue
+        if child.end_date and child.end_date < date:
+            continue
+        rate += _effective_rate(child, date)
+    return rate
+
+
+def _tax_template_xml_ids(cfg) -> dict:
+    """Map account.tax.template database ids to their XML ids in account_fr (parents only).
+
+    ir.model.data cannot be searched over RPC (proteus goes through the RPC checks), but
+    get_id can: read the XML ids from the module's own tax_fr.xml.
+    """
+    import os
+    import xml.etree.ElementTree as ET
+
+    import trytond.modules.account_fr as account_fr
+
+    ModelData = _model("ir.model.data")
+    tree = ET.parse(os.path.join(os.path.dirname(account_fr.__file__), "tax_fr.xml"))
+    mapping = {}
+    for record in tree.iter("record"):
+        if record.get("model") != "account.tax.template":
+            continue
+        if any(f.get("name") == "parent" for f in record.findall("field")):
+            continue
+        xml_id = record.get("id")
+        try:
+            mapping[ModelData.get_id("account_fr", xml_id, cfg.context)] = xml_id
+        except Exception:  # pragma: no cover - template removed in another version
+            continue
+    return mapping
+
+
+def info(cfg) -> dict:
+    today = dt.date.today()
+    company = _company()
+    Account = _model("account.account")
+    Journal = _model("account.journal")
+    Tax = _model("account.tax")
+    FiscalYear = _model("account.fiscalyear")
+    Identifier = _model("party.identifier")
+    Configuration = _model("account.configuration")
+
+    def account_dict(account):
+        atype = account.type
+        return {
+            "id": account.id, "code": account.code, "name": account.name,
+            "closed": bool(account.closed), "type": atype.name if atype else None,
+            "postable": bool(atype) and not account.closed,
+            "party_required": bool(account.party_required),
+            "reconcile": bool(account.reconcile),
+            "receivable": bool(atype and atype.receivable),
+            "payable": bool(atype and atype.payable),
+            "revenue": bool(atype and atype.revenue),
+            "expense": bool(atype and atype.expense),
+            "start_date": _iso(account.start_date), "end_date": _iso(account.end_date),
+        }
+
+    accounts = {}
+    for account in Account.find([("code", "in", INTERESTING_ACCOUNT_CODES),
+                                 ("company", "=", company.id)]):
+        accounts[account.code] = account_dict(account)
+    account_count = len(Account.find([("company", "=", company.id)]))
+
+    configuration = Configuration(1)
+    receivable = configuration.default_account_receivable
+    payable = configuration.default_account_payable
+
+    journals = [{"id": j.id, "code": j.code, "name": j.name, "type": j.type}
+                for j in Journal.find([])]
+
+    tax_xml_ids = _tax_template_xml_ids(cfg)
+    taxes = []
+    for tax in Tax.find([("parent", "=", None), ("company", "=", company.id)]):
+        group = tax.group
+        taxes.append({
+            "id": tax.id, "name": tax.name, "description": tax.description,
+            "type": tax.type, "rate": tax.rate,
+            "effective_rate": _effective_rate(tax, today),
+            "group": group.code if group else None,
+            "kind": group.kind if group else None,
+            "template": tax_xml_ids.get(tax.template.id) if tax.template else None,
+            "invoice_account": tax.invoice_account.code if tax.invoice_account else None,
+            "credit_note_account": tax.credit_note_account.code if tax.credit_note_account else None,
+        })
+
+    # "type" is a dynamic selection (party configuration may restrict it).
+    identifier_types = [code for code, _ in Identifier._proxy.get_types(cfg.context) if code]
+
+    fiscal_years = [{"id": fy.id, "name": fy.name, "start_date": fy.start_date,
+                     "end_date": fy.end_date, "periods": len(fy.periods)}
+                    for fy in FiscalYear.find([], order=[("start_date", "ASC")])]
+
+    return {
+        "company": {"id": company.id, "name": company.party.name, "party_id": company.party.id,
+                    "currency": company.currency.code, "currency_id": company.currency.id},
+        "account_count": account_count,
+        "default_receivable": receivable.code if receivable else None,
+        "default_payable": payable.code if payable else None,
+        "accounts": accounts,
+        "journals": journals,
+        "taxes": taxes,
+        "identifier_types": identifier_types,
+        "fiscal_years": fiscal_years,
+    }
+
+
+# --------------------------------------------------------------------------- seed
+
+_NAME_A = ["Atelier", "Boulangerie", "Cabinet", "Comptoir", "Établissements", "Maison",
+           "Société", "Groupe", "Laboratoire", "Ferme", "Studio", "Garage"]
+_NAME_B = ["Dupont", "Lefèvre", "Martin", "Bernard", "Moreau", "Girard", "Rousseau",
+           "Fontaine", "Chevalier", "Mercier", "Blanc", "Garnier", "Faure", "Lambert"]
+_NAME_C = ["SARL", "SAS", "SA", "EURL", "& Fils", "SCOP"]
+_EU_NAMES = [("BE", "Brussels", "1000"), ("DE", "Berlin", "10115"), ("IT", "Milano", "20121"),
+             ("NL", "Amsterdam", "1012"), ("ES", "Madrid", "28001"), ("LU", "Luxembourg", "1111")]
+_NON_EU = [("CH", "Genève", "1201"), ("US", "New York", "10001"), ("GB", "London", "EC1A")]
+_FR_CITIES = [("Paris", "75011"), ("Lyon", "69002"), ("Marseille", "13001"), ("Lille", "59000"),
+              ("Nantes", "44000"), ("Bordeaux", "33000"), ("Toulouse", "31000")]
+_SALE_LINES = ["Prestation de conseil", "Développement logiciel", "Formation", "Maintenance",
+               "Licence annuelle", "Marchandises", "Livraison", "Support technique"]
+_PURCHASE_LINES = ["Fournitures de bureau", "Matières premières", "Sous-traitance",
+                   "Électricité", "Location matériel", "Hébergement", "Transport"]
+
+
+def _pick_tax(kind_map: dict, key: str, taxes_by_template: dict):
+    for xml_id in kind_map.get(key, []):
+        if xml_id in taxes_by_template:
+            return taxes_by_template[xml_id]
+    return None
+
+
+def _parse_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def _create_party(rng, index: int, role: str, prefix: str, profile: str):
+    Party = _model("party.party")
+    name = f"{prefix}{rng.choice(_NAME_A)} {rng.choice(_NAME_B)} {rng.choice(_NAME_C)}"
+    name = f"{name} ({role[0].upper()}{index + 1:03d})"
+    if profile == "person":
+        name = f"{prefix}{rng.choice(['Jean', 'Marie', 'Luc', 'Sophie', 'Paul'])} " \
+               f"{rng.choice(_NAME_B)} ({role[0].upper()}{index + 1:03d})"
+    party = Party(name=name)
+    address = party.addresses[0] if party.addresses else party.addresses.new()
+    address.street = f"{rng.randint(1, 200)} rue {rng.choice(_NAME_B)}"
+    identifiers = []
+    if profile in ("fr_siret", "fr_siren", "person"):
+        city, postal = rng.choice(_FR_CITIES)
+        address.city, address.postal_code, address.country = city, postal, _country("FR")
+    elif profile == "eu":
+        country, city, postal = rng.choice(_EU_NAMES[:3])
+        address.city, address.postal_code, address.country = city, postal, _country(country)
+    else:  # non-EU export
+        country, city, postal = rng.choice(_NON_EU)
+        address.city, address.postal_code, address.country = city, postal, _country(country)
+    if profile != "person" or rng.random() < 0.5:
+        slug = "".join(ch for ch in name.lower() if ch.isalnum())[:20]
+        party.contact_mechanisms.new(type="email", value=f"compta@{slug}.example")
+    if profile in ("fr_siret", "fr_siren"):
+        siren = make_siren(rng)
+        party.identifiers.new(type="fr_siren", code=siren)
+        identifiers.append(("fr_siren", siren))
+        vat = make_fr_vat(siren)
+        party.identifiers.new(type="eu_vat", code=vat)
+        identifiers.append(("eu_vat", vat))
+    elif profile == "eu":
+        vat = make_eu_vat(rng, address.country.code)
+        party.identifiers.new(type="eu_vat", code=vat)
+        identifiers.append(("eu_vat", vat))
+    party.save()
+    if profile == "fr_siret":
+        # A SIRET identifies an establishment: it must be linked to an address.
+        siret = make_siret(rng, identifiers[0][1])
+        Identifier = _model("party.identifier")
+        Identifier(party=party, address=party.addresses[0], type="fr_siret", code=siret).save()
+        identifiers.append(("fr_siret", siret))
+    return party, {"id": party.id, "name": party.name, "role": role, "profile": profile,
+                   "country": address.country.code if address.country else None,
+                   "identifiers": [{"type": t, "code": c} for t, c in identifiers]}
+
+
+def seed_invoicing(cfg, *, customers: int = 6, suppliers: int = 4, customer_invoices: int = 10,
+                   supplier_invoices: int = 6, dates: list | None = None,
+                   start_date: str | None = None, end_date: str | None = None,
+                   seed: int = 0, credit_note_every: int = 5, post: bool = True,
+                   name_prefix: str = "") -> dict:
+    """Customers, suppliers and posted invoices/credit notes, deterministic for a seed.
+
+    Dates: ``dates`` (ISO strings, picked at random) or a ``start_date``..``end_date`` range
+    (default: the 90 days before today). Every ``credit_note_every``-th invoice of each kind is
+    a credit note (negative quantities); 0 disables credit notes.
+    """
+    rng = random.Random(seed)
+    company = _company()
+    Invoice = _model("account.invoice")
+    Journal = _model("account.journal")
+    Tax = _model("account.tax")
+
+    if dates:
+        date_pool = sorted(_parse_date(d) for d in dates)
+
+        def pick_date():
+            return rng.choice(date_pool)
+    else:
+        end = _parse_date(end_date) if end_date else dt.date.today()
+        start = _parse_date(start_date) if start_date else end - dt.timedelta(days=90)
+        span = (end - start).days
+
+        def pick_date():
+            return start + dt.timedelta(days=rng.randint(0, max(span, 0)))
+
+    template_ids = _tax_template_xml_ids(cfg)
+    taxes_by_template = {}
+    for tax in Tax.find([("parent", "=", None), ("company", "=", company.id)]):
+        if tax.template and tax.template.id in template_ids:
+            taxes_by_template[template_ids[tax.template.id]] = tax
+
+    sale_accounts = [a for a in (_account_by_code(c) for c in SALE_ACCOUNT_CODES)
+                     if a and not a.closed and a.type]
+    purchase_accounts = [a for a in (_account_by_code(c) for c in PURCHASE_ACCOUNT_CODES)
+                         if a and not a.closed and a.type]
+    revenue_journal, = Journal.find([("type", "=", "revenue")], limit=1)
+    expense_journal, = Journal.find([("type", "=", "expense")], limit=1)
+    receivable = _account_by_code("4111")
+    payable = _account_by_code("4011")
+
+    customer_profiles = ["fr_siret", "fr_siren", "eu", "person", "fr_siret", "export"]
+    supplier_profiles = ["fr_siret", "fr_siren", "eu", "fr_siren"]
+    parties = []
+    customer_parties, supplier_parties = [], []
+    for i in range(customers):
+        party, data = _create_party(rng, i, "customer", name_prefix,
+                                    customer_profiles[i % len(customer_profiles)])
+        customer_parties.append((party, data))
+        parties.append(data)
+    for i in range(suppliers):
+        party, data = _create_party(rng, i, "supplier", name_prefix,
+                                    supplier_profiles[i % len(supplier_profiles)])
+        supplier_parties.append((party, data))
+        parties.append(data)
+
+    def build(kind: str, index: int):
+        out = kind == "out"
+        party, pdata = rng.choice(customer_parties if out else supplier_parties)
+        credit = credit_note_every > 0 and (index + 1) % credit_note_every == 0
+        invoice = Invoice(type=kind, company=company, party=party)
+        invoice.invoice_address = party.addresses[0]
+        invoice.journal = revenue_journal if out else expense_journal
+        invoice.account = receivable if out else payable
+        invoice.invoice_date = pick_date()
+        invoice.currency = company.currency
+        if not out:
+            invoice.reference = f"SUP-{rng.randint(10000, 99999)}"
+        profile = pdata["profile"]
+        for _ in range(rng.randint(1, 3)):
+            line = invoice.lines.new()
+            if out:
+                key = {"eu": "0-eu", "export": "0-export"}.get(
+                    profile, rng.choice(["20", "20", "20", "10", "5.5"]))
+                tax = _pick_tax(SALE_TAXES, key, taxes_by_template)
+                line.account = rng.choice(sale_accounts)
+                line.description = rng.choice(_SALE_LINES)
+            else:
+                key = "0-eu" if profile == "eu" else rng.choice(["20", "20", "10", "5.5"])
+                tax = _pick_tax(PURCHASE_TAXES, key, taxes_by_template)
+                line.account = rng.choice(purchase_accounts)
+                line.description = rng.choice(_PURCHASE_LINES)
+            quantity = Decimal(rng.randint(1, 10))
+            line.quantity = -quantity if credit else quantity
+            line.unit_price = Decimal(rng.randint(500, 250000)) / Decimal(100)
+            if tax is not None:
+                line.taxes.append(Tax(tax.id))
+        return invoice
+
+    invoices = [build("out", i) for i in range(customer_invoices)]
+    invoices += [build("in", i) for i in range(supplier_invoices)]
+    invoices.sort(key=lambda inv: (inv.invoice_date, inv.type))
+    if invoices:
+        Invoice.save(invoices)
+        if post:
+            # Numbers come from strict sequences that must follow invoice dates: post in order.
+            Invoice.click(invoices, "post")
+    result = []
+    for invoice in (Invoice(inv.id) for inv in invoices):
+        result.append({
+            "id": invoice.id, "number": invoice.number, "type": invoice.type,
+            "state": invoice.state, "invoice_date": invoice.invoice_date,
+            "party_id": invoice.party.id, "party_name": invoice.party.name,
+            "credit_note": invoice.total_amount < 0,
+            "untaxed_amount": invoice.untaxed_amount, "tax_amount": invoice.tax_amount,
+            "total_amount": invoice.total_amount, "lines": len(invoice.lines),
+            "reference": invoice.reference,
+        })
+    return {
+        "parties": parties,
+        "invoices": result,
+        "invoice_ids": [r["id"] for r in result],
+        "numbers": [r["number"] for r in result],
+    }
+
+
+# --------------------------------------------------------------------------- misc
+
+def set_account_state(cfg, *, code: str, closed: bool | None = None,
+                      end_date: str | None = None, start_date: str | None = None) -> dict:
+    """Close/reopen an account, or limit its validity dates (an account past its end date is
+    inactive and hidden from default searches)."""
+    account = _account_by_code(code)
+    if account is None:
+        raise RuntimeError(f"no account {code}")
+    if closed is not None:
+        account.closed = closed
+    if end_date is not None:
+        account.end_date = _parse_date(end_date) if end_date else None
+    if start_date is not None:
+        account.start_date = _parse_date(start_date) if start_date else None
+    account.save()
+    return {"id": account.id, "code": account.code, "closed": bool(account.closed),
+            "start_date": _iso(account.start_date), "end_date": _iso(account.end_date)}
+
+
+ACTIONS = {
+    "prepare_template": prepare_template,
+    "info": info,
+    "seed_invoicing": seed_invoicing,
+    "set_account_state": set_account_state,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="trytond configuration file")
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("action", choices=sorted(ACTIONS))
+    parser.add_argument("--kwargs", default="{}", help="JSON object of keyword arguments")
+    args = parser.parse_args(argv)
+    kwargs = json.loads(args.kwargs)
+    cfg = _connect(args.config, args.database, args.user)
+    result = ACTIONS[args.action](cfg, **kwargs)
+    sys.stdout.write(RESULT_MARKER + json.dumps(result, default=_json_default) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

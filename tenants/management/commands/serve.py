@@ -1,0 +1,59 @@
+"""Run the web server and the django-q2 worker together; Ctrl-C stops both."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Start the web app and the background worker in one command (Ctrl-C stops both)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="address:port for the web server")
+        parser.add_argument("--no-worker", action="store_true", help="do not start the django-q2 worker")
+
+    def handle(self, *args, addr: str, no_worker: bool, **options):
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        commands = [("web", [sys.executable, manage, "runserver", addr, "--noreload"])]
+        if not no_worker:
+            commands.append(("worker", [sys.executable, manage, "qcluster"]))
+        children = {name: subprocess.Popen(cmd) for name, cmd in commands}
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        self.stdout.write(self.style.SUCCESS(f"Web app on http://{addr}/ — worker {'off' if no_worker else 'on'}. Ctrl-C stops everything."))
+        exit_code = 0
+        try:
+            while not stopping:
+                for name, child in children.items():
+                    code = child.poll()
+                    if code is not None:
+                        self.stderr.write(f"{name} stopped (exit code {code}); stopping the rest.")
+                        exit_code = code or 1
+                        stopping = True
+                        break
+                time.sleep(0.3)
+        finally:
+            for child in children.values():
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 15
+            for child in children.values():
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        self.stdout.write("Stopped.")
+        if exit_code:
+            sys.exit(exit_code)

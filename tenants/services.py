@@ -1,0 +1,168 @@
+"""Writes for tenants, memberships and connections."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from integration_hub import crypto
+from integration_hub.connectors import registry
+from integration_hub.connectors.base import CheckResult
+from tenants.models import Connection, ConnectionStatus, Membership, Role, Tenant
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def tenant_create(*, name: str, slug: str, country: str = "FR", base_currency: str = "EUR", owner=None) -> Tenant:
+    tenant = Tenant(name=name, slug=slug, country=country, base_currency=base_currency)
+    tenant.full_clean()
+    tenant.save()
+    if owner is not None:
+        membership_set(tenant=tenant, user=owner, role=Role.OWNER)
+    return tenant
+
+
+@transaction.atomic
+def membership_set(*, tenant: Tenant, user, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(tenant=tenant, user=user, defaults={"role": role})
+    return membership
+
+
+def _clean_values(values: dict[str, Any]) -> dict[str, str]:
+    return {k: ("" if v is None else str(v).strip()) for k, v in values.items()}
+
+
+@transaction.atomic
+def connection_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    provider: str,
+    role: str,
+    auth_kind: str,
+    credentials: dict[str, Any],
+) -> Connection:
+    connection = Connection(tenant=tenant, name=name, provider=provider, role=role, auth_kind=auth_kind)
+    connection.set_credentials(_clean_values(credentials))
+    connection.full_clean()
+    connection.save()
+    logger.info("connection %s created for tenant %s (provider %s)", connection.pk, tenant.slug, provider)
+    return connection
+
+
+@transaction.atomic
+def connection_update(*, connection: Connection, name: str | None = None, credentials: dict[str, Any] | None = None) -> Connection:
+    """Change the name and/or credentials. A blank secret keeps the stored one."""
+    if name is not None:
+        connection.name = name
+    if credentials is not None:
+        secrets = connection.descriptor.secret_names(connection.auth_kind)
+        try:
+            current = connection.get_credentials()
+        except crypto.UndecryptableSecret:
+            current = {}
+        merged = dict(current)
+        for key, value in _clean_values(credentials).items():
+            if key in secrets and value == "":
+                continue  # left blank on the form: keep what is stored
+            merged[key] = value
+        connection.set_credentials(merged)
+        connection.status = ConnectionStatus.NEW
+        connection.status_message = ""
+    connection.full_clean()
+    connection.save()
+    return connection
+
+
+def connection_read_credentials(*, connection: Connection) -> dict | None:
+    """The decrypted credentials, or None after marking the connection as in error."""
+    try:
+        return connection.get_credentials()
+    except crypto.UndecryptableSecret:
+        connection_mark(
+            connection=connection,
+            status=ConnectionStatus.ERROR,
+            message="The stored credentials cannot be decrypted with the configured encryption keys "
+            f"({crypto.ENV_VARIABLE}). Restore the old key or enter the credentials again.",
+        )
+        logger.error("connection %s: credentials cannot be decrypted", connection.pk)
+        return None
+
+
+def connection_mark(*, connection: Connection, status: str, message: str = "", org_id: str | None = None, org_name: str | None = None) -> Connection:
+    connection.status = status
+    connection.status_message = message[:2000]
+    connection.last_checked_at = timezone.now()
+    fields = ["status", "status_message", "last_checked_at", "updated_at"]
+    if org_id is not None:
+        connection.external_org_id = org_id
+        fields.append("external_org_id")
+    if org_name is not None:
+        connection.external_org_name = org_name
+        fields.append("external_org_name")
+    connection.save(update_fields=fields)
+    return connection
+
+
+def masked_credentials(*, connection: Connection) -> list[tuple[str, str]]:
+    """(label, shown value) pairs for display: secrets masked, never in full."""
+    try:
+        values = connection.get_credentials()
+    except crypto.UndecryptableSecret:
+        return [("Credentials", "cannot be decrypted")]
+    try:
+        fields = connection.descriptor.fields_for(connection.auth_kind)
+    except registry.NotRegistered:
+        return [(key, crypto.mask_secret(value)) for key, value in sorted(values.items())]
+    shown = []
+    for field in fields:
+        value = values.get(field.name, "")
+        shown.append((field.label, crypto.mask_secret(value) if field.secret else value))
+    return shown
+
+
+def connection_check(*, connection: Connection) -> CheckResult:
+    """Ask the provider whether the credentials work and record the answer on the connection."""
+    credentials = connection_read_credentials(connection=connection)
+    if credentials is None:
+        return CheckResult(ok=False, message=connection.status_message)
+    try:
+        descriptor = connection.descriptor
+    except registry.NotRegistered:
+        result = CheckResult(ok=False, message=f"The provider '{connection.provider}' is not enabled on this hub.")
+        connection_mark(connection=connection, status=ConnectionStatus.ERROR, message=result.message)
+        return result
+    connector = descriptor.connector(credentials, auth_kind=connection.auth_kind)
+    try:
+        result = connector.check()
+    finally:
+        connector.close()
+    if result.ok:
+        connection_mark(
+            connection=connection,
+            status=ConnectionStatus.CONNECTED,
+            message=result.message,
+            org_id=result.organisation_id,
+            org_name=result.organisation_name,
+        )
+    else:
+        connection_mark(connection=connection, status=ConnectionStatus.ERROR, message=result.message)
+    return result
+
+
+def credentials_rotate_all() -> tuple[int, int]:
+    """Re-encrypt every connection's credentials with the primary key. Returns (rotated, unreadable)."""
+    rotated = unreadable = 0
+    for connection in Connection.objects.exclude(credentials_ciphertext="").iterator():
+        try:
+            token = crypto.rotate_token(connection.credentials_ciphertext)
+        except crypto.UndecryptableSecret:
+            unreadable += 1
+            connection_read_credentials(connection=connection)  # marks it as in error
+            continue
+        Connection.objects.filter(pk=connection.pk).update(credentials_ciphertext=token)
+        rotated += 1
+    return rotated, unreadable

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from tenants import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("tenants/", views.tenant_list, name="tenant_list"),
+    path("tenants/switch/", views.tenant_switch, name="tenant_switch"),
+    path("t/<slug:slug>/", views.tenant_home, name="tenant_home"),
+    path("t/<slug:slug>/connections/new/", views.connection_new, name="connection_new"),
+    path("t/<slug:slug>/connections/<int:pk>/", views.connection_detail, name="connection_detail"),
+    path("t/<slug:slug>/connections/<int:pk>/edit/", views.connection_edit, name="connection_edit"),
+    path("t/<slug:slug>/connections/<int:pk>/check/", views.connection_check, name="connection_check"),
+]

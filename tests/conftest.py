@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+
+from tenants.models import Role
+from tenants.services import connection_create, membership_set, tenant_create
+
+ADMIN_MODELS = ("tenant", "membership", "connection")
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, *, staff: bool = False, superuser: bool = False, perms: tuple[str, ...] = ()):
+        user = get_user_model().objects.create_user(username=username, password="pw-" + username, is_staff=staff or superuser,
+                                                    is_superuser=superuser)
+        for codename in perms:
+            app_label, code = codename.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=code))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def staff_perms():
+    """Every admin permission on the tenants app, as a member of staff would get through a group."""
+    return tuple(f"tenants.{action}_{model}" for model in ADMIN_MODELS for action in ("view", "change", "delete", "add"))
+
+
+@pytest.fixture
+def tenant_a(db):
+    return tenant_create(name="Alpha SAS", slug="alpha", country="FR", base_currency="EUR")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return tenant_create(name="Beta GmbH", slug="beta", country="DE", base_currency="EUR")
+
+
+@pytest.fixture
+def owner_a(make_user, tenant_a, staff_perms):
+    user = make_user("owner_a", staff=True, perms=staff_perms)
+    membership_set(tenant=tenant_a, user=user, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def owner_b(make_user, tenant_b, staff_perms):
+    user = make_user("owner_b", staff=True, perms=staff_perms)
+    membership_set(tenant=tenant_b, user=user, role=Role.OWNER)
+    return user
+
+
+SECRET = "s3cr3t-Pa55word-nobody-should-see"
+
+
+@pytest.fixture
+def connection_a(tenant_a):
+    return connection_create(
+        tenant=tenant_a,
+        name="Books",
+        provider="tryton",
+        role="target",
+        auth_kind="credentials",
+        credentials={"url": "http://127.0.0.1:9/", "database": "acme", "username": "admin", "password": SECRET},
+    )

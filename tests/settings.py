@@ -1,0 +1,33 @@
+"""Settings for the test suite: the production settings with test-only secrets.
+
+The database comes from DATABASE_URL like everywhere else (scripts/run-tests.sh runs the
+suite once on SQLite and once on PostgreSQL). A local `.env` is ignored so a developer's
+own configuration never leaks into a test run.
+"""
+import os
+from pathlib import Path
+
+os.environ["HUB_ENV_FILE"] = ""
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-django-checks-0123456789")
+# Two keys: the suite must work with a key ring, not just a single key.
+os.environ.setdefault(
+    "HUB_ENCRYPTION_KEYS",
+    "x0U5kJ8yTn1m0g3m9sZ0q9bHf0d1mQ4V2b7mS8a6c3E=,Qk9lJ3h0c2VjcmV0LWtleS1mb3ItdGVzdHMtMDEyMzQ=",
+)
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("STATICFILES_STORAGE", "django.contrib.staticfiles.storage.StaticFilesStorage")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+
+from integration_hub.settings import *  # noqa: E402,F401,F403
+from integration_hub.settings import BASE_DIR, DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: tests that start real worker processes must share the database.
+    (Path(BASE_DIR) / "var").mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(BASE_DIR) / "var" / f"test-hub-{os.getpid()}.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405 - tasks run inline unless a test starts a real worker
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
