@@ -185,10 +185,15 @@ class TargetConnector(Connector):
     def create_entries(self, entries: Sequence["JournalEntry"], *, post: bool) -> list["EntryResult"]: ...
 
     @abc.abstractmethod
+    def update_entry(self, entry_id: str, entry: "JournalEntry", *, post: bool) -> "EntryResult":
+        """Replace the content of a draft entry; a posted one is refused with PermanentError."""
+
+    @abc.abstractmethod
     def attach_document(self, entry_id: str, attachment: "Attachment") -> str: ...
 
     @abc.abstractmethod
-    def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, "EntryResult"]: ...
+    def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, "EntryResult"]:
+        """Entries already in the target for these hub references (with their draft/posted state)."""
 
     def find_entry_by_reference(self, reference: str) -> "EntryResult | None":
         return self.find_entries_by_reference([reference]).get(reference)

@@ -1,0 +1,257 @@
+"""The one HTTP layer every connector uses.
+
+- connect and read timeouts on every call;
+- retries with exponential backoff on network failures, timeouts and 5xx, but only when the
+  request is safe to repeat (idempotent method, a request that never left, or the caller says so);
+- 429: waits for Retry-After (bounded), then tries again; a longer wait becomes RateLimited;
+- 401: one re-authentication through the caller's hook, then AuthenticationError;
+- every attempt is recorded (method, path, status, milliseconds), never a header or a body.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from integration_hub.connectors.errors import (
+    AuthenticationError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+SECRET_QUERY_KEYS = ("key", "token", "secret", "password", "signature", "code")
+
+
+@dataclass
+class CallRecord:
+    method: str
+    path: str
+    status: int | None
+    duration_ms: int
+    operation: str = ""
+    attempt: int = 1
+    error: str = ""
+    at: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class CallLog:
+    """Every external call of a run; keeps the first `limit` records and counts the rest."""
+
+    def __init__(self, limit: int = 5000) -> None:
+        self.limit = limit
+        self.records: list[CallRecord] = []
+        self.total = 0
+        self._lock = threading.Lock()
+
+    def add(self, record: CallRecord) -> None:
+        with self._lock:
+            self.total += 1
+            if len(self.records) < self.limit:
+                self.records.append(record)
+
+    @property
+    def dropped(self) -> int:
+        return self.total - len(self.records)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def as_list(self) -> list[dict]:
+        return [r.as_dict() for r in self.records]
+
+
+def safe_path(url: str) -> str:
+    """Path and query of a URL, with the values of secret-looking parameters removed."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return parts.path or "/"
+    query = [
+        (k, "[redacted]" if any(s in k.lower() for s in SECRET_QUERY_KEYS) else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return f"{parts.path}?{urlencode(query)}"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the server (so repeating it is harmless)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def default_error_text(response: requests.Response) -> str:
+    text = (response.text or "").strip()
+    return text[:500]
+
+
+class HubSession:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str = "",
+        call_log: CallLog | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_max: float = 20.0,
+        max_retry_after: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+        error_text: Callable[[requests.Response], str] = default_error_text,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url
+        self.call_log = call_log if call_log is not None else CallLog()
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+        self.error_text = error_text
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": "integration-hub/0.1", **(headers or {})})
+
+    @classmethod
+    def from_settings(cls, *, provider: str, **kwargs) -> "HubSession":
+        """Timeouts from Django settings when they are configured, defaults otherwise."""
+        try:
+            from django.conf import settings
+
+            kwargs.setdefault("connect_timeout", settings.HUB_HTTP_CONNECT_TIMEOUT)
+            kwargs.setdefault("read_timeout", settings.HUB_HTTP_READ_TIMEOUT)
+        except Exception:  # noqa: BLE001 - used outside Django (benchmarks, scripts)
+            pass
+        return cls(provider=provider, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _url(self, url: str) -> str:
+        return urljoin(self.base_url, url) if self.base_url and not url.startswith(("http://", "https://")) else url
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return delay * (0.5 + random.random() / 2)
+
+    def _record(self, method, url, status, started, operation, attempt, error="") -> None:
+        self.call_log.add(
+            CallRecord(
+                method=method,
+                path=safe_path(url),
+                status=status,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                operation=operation,
+                attempt=attempt,
+                error=error[:200],
+                at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            )
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str = "",
+        retry_unsafe: bool = False,
+        reauthenticate: Callable[[], dict[str, str] | None] | None = None,
+        raise_for_status: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        method = method.upper()
+        url = self._url(url)
+        repeatable = retry_unsafe or method in IDEMPOTENT_METHODS
+        attempt = 0
+        reauthenticated = False
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                sent = not _never_sent(exc)
+                kind = "timeout" if isinstance(exc, requests.Timeout) else "network error"
+                self._record(method, url, None, started, operation, attempt, f"{kind}: {type(exc).__name__}")
+                if (repeatable or not sent) and attempt <= self.max_retries:
+                    self.sleep(self._backoff(attempt))
+                    continue
+                hint = "" if not sent else " (the request may have reached the server)"
+                raise RetryableError(
+                    f"{self.provider}: {kind} calling {safe_path(url)} after {attempt} attempt(s){hint}",
+                    provider=self.provider,
+                ) from exc
+            self._record(method, url, response.status_code, started, operation, attempt)
+            status = response.status_code
+            if status == 429:
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                wait = self._backoff(attempt) if wait is None else wait
+                if wait > self.max_retry_after or attempt > self.max_retries:
+                    raise RateLimited(
+                        f"{self.provider}: rate limited, retry after {wait:.0f} s",
+                        retry_after=wait, provider=self.provider, status=429,
+                        provider_message=self.error_text(response),
+                    )
+                self.sleep(wait)
+                continue
+            if status == 401 and reauthenticate is not None and not reauthenticated:
+                reauthenticated = True
+                new_headers = reauthenticate()
+                if new_headers:
+                    kwargs["headers"] = {**(kwargs.get("headers") or {}), **new_headers}
+                continue
+            if status in RETRY_STATUSES:
+                if repeatable and attempt <= self.max_retries:
+                    self.sleep(self._backoff(attempt))
+                    continue
+                raise RetryableError(
+                    f"{self.provider}: server error {status} on {safe_path(url)}",
+                    provider=self.provider, status=status, provider_message=self.error_text(response),
+                )
+            if not raise_for_status or status < 400:
+                return response
+            message = self.error_text(response)
+            if status in (401, 403):
+                raise AuthenticationError(f"{self.provider}: access refused ({status})", provider=self.provider,
+                                          status=status, provider_message=message)
+            if status == 404:
+                raise NotFound(f"{self.provider}: not found ({safe_path(url)})", provider=self.provider,
+                               status=status, provider_message=message)
+            raise PermanentError(f"{self.provider}: request refused ({status})", provider=self.provider,
+                                 status=status, provider_message=message)

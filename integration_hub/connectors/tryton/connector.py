@@ -1,0 +1,433 @@
+"""Tryton as accounting target and as invoicing source, through TrytonClient."""
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from decimal import Decimal
+from typing import Iterator, Sequence
+
+from integration_hub.connectors.base import CheckResult, SourceConnector, TargetConnector
+from integration_hub.connectors.errors import ConnectorError, NotFound, PermanentError
+from integration_hub.connectors.http import HubSession
+from integration_hub.connectors.tryton import mapper
+from integration_hub.connectors.tryton.client import TrytonClient
+from integration_hub.connectors.tryton.provider import PROVIDER
+from integration_hub.connectors.types import (
+    Account,
+    Attachment,
+    EntryResult,
+    Invoice,
+    JournalEntry,
+    Journal,
+    Partner,
+    Scope,
+    TaxRate,
+    VatCode,
+)
+
+INVOICE_FIELDS = ["number", "type", "invoice_date", "accounting_date", "currency.code", "party", "journal.code",
+                  "untaxed_amount", "tax_amount", "total_amount", "state", "write_date", "create_date", "lines",
+                  "taxes", "reference"]
+LINE_FIELDS = ["invoice", "type", "description", "quantity", "unit_price", "amount", "taxes", "account.code"]
+PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms"]
+ACCOUNT_FIELDS = ["code", "name", "type", "closed", "party_required", "start_date", "end_date"]
+TAX_FIELDS = ["name", "description", "rate", "type", "group", "invoice_account.code", "credit_note_account.code"]
+PDF_MAGIC = b"%PDF-"
+ZIP_MAGIC = b"PK\x03\x04"  # OpenDocument files, what Tryton renders its invoice report as
+
+
+class AttachmentUnreadable(PermanentError):
+    """The source has a file for the document but it is empty or not what it claims to be."""
+
+
+def normalise_name(name: str) -> str:
+    """Case, accents, punctuation and legal-form noise removed, for name matching."""
+    text = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode().lower()
+    text = "".join(ch if ch.isalnum() else " " for ch in text)
+    noise = {"sa", "sas", "sasu", "sarl", "eurl", "sci", "snc", "gmbh", "ltd", "inc", "llc", "bv", "the"}
+    return " ".join(word for word in text.split() if word not in noise)
+
+
+def _content_type(filename: str, content: bytes) -> str:
+    lower = filename.lower()
+    if lower.endswith(".pdf"):
+        return "application/pdf"
+    if lower.endswith(".odt"):
+        return "application/vnd.oasis.opendocument.text"
+    if content.startswith(PDF_MAGIC):
+        return "application/pdf"
+    return "application/octet-stream"
+
+
+def check_readable(attachment: Attachment) -> Attachment:
+    content = attachment.content or b""
+    if not content:
+        raise AttachmentUnreadable(f"the file {attachment.filename!r} is empty", provider=PROVIDER.key)
+    if attachment.content_type == "application/pdf" and not content.startswith(PDF_MAGIC):
+        raise AttachmentUnreadable(f"the file {attachment.filename!r} is not a valid PDF", provider=PROVIDER.key)
+    if attachment.content_type.startswith("application/vnd.oasis") and not content.startswith(ZIP_MAGIC):
+        raise AttachmentUnreadable(f"the file {attachment.filename!r} is not a valid document", provider=PROVIDER.key)
+    return attachment
+
+
+class TrytonConnector(SourceConnector, TargetConnector):
+    descriptor = PROVIDER
+
+    def __init__(self, credentials: dict, **kwargs) -> None:
+        super().__init__(credentials, **kwargs)
+        http = self.session or HubSession.from_settings(provider=PROVIDER.key, call_log=self.call_log)
+        if self.call_log is None:
+            self.call_log = http.call_log
+        self.client = TrytonClient(
+            url=credentials.get("url", ""),
+            database=credentials.get("database", ""),
+            username=credentials.get("username", ""),
+            password=credentials.get("password", ""),
+            http=http,
+        )
+        self._company: dict | None = None
+        self._accounts: dict[str, Account] | None = None
+        self._periods: list[dict] | None = None
+        self._taxes: list[dict] | None = None
+        self._group_kinds: dict[int, str] | None = None
+        self._country_ids: dict[str, int | None] = {}
+
+    def close(self) -> None:
+        self.client.http.close()
+
+    # --- shared ----------------------------------------------------------------------------
+    def company(self) -> dict:
+        if self._company is None:
+            prefs = self.client.preferences()
+            company_id = prefs.get("company")
+            if not company_id:
+                raise PermanentError("The Tryton user has no current company", provider=PROVIDER.key)
+            rows = self.client.read("company.company", [company_id], ["rec_name", "currency.code"])
+            self._company = rows[0]
+        return self._company
+
+    def check(self) -> CheckResult:
+        try:
+            company = self.company()
+        except ConnectorError as exc:
+            return CheckResult(ok=False, message=str(exc))
+        name = company.get("rec_name") or ""
+        return CheckResult(ok=True, message=f"signed in to {self.client.database} as {self.client.username} ({name})",
+                           organisation_id=f"{self.client.database}/{company['id']}", organisation_name=name)
+
+    def _tax_rows(self) -> list[dict]:
+        if self._taxes is None:
+            self.company()
+            self._taxes = self.client.search_read("account.tax", [("parent", "=", None)], TAX_FIELDS,
+                                                  order=[("name", "ASC")], context={"active_test": False})
+            group_ids = sorted({row["group"] for row in self._taxes if row.get("group")})
+            groups = self.client.read("account.tax.group", group_ids, ["kind"]) if group_ids else []
+            self._group_kinds = {g["id"]: g.get("kind") or "both" for g in groups}
+        return self._taxes
+
+    # --- target: reference data ------------------------------------------------------------
+    def list_accounts(self) -> list[Account]:
+        if self._accounts is None:
+            self.company()
+            rows = self.client.search_read("account.account", [], ACCOUNT_FIELDS, order=[("code", "ASC")],
+                                           context={"active_test": False})
+            today = dt.date.today()
+            self._accounts = {}
+            for row in rows:
+                if row.get("code"):
+                    self._accounts[row["code"]] = mapper.account_from_tryton(row, today=today)
+        return list(self._accounts.values())
+
+    def _account_ids(self) -> dict[str, int]:
+        self.list_accounts()
+        return {number: int(account.id) for number, account in self._accounts.items()}
+
+    def list_vat_codes(self) -> list[VatCode]:
+        rows = self._tax_rows()
+        return [mapper.vat_code_from_tryton(row, self._group_kinds) for row in rows]
+
+    def list_journals(self) -> list[Journal]:
+        self.company()
+        rows = self.client.search_read("account.journal", [], ["code", "name", "type"], order=[("code", "ASC")])
+        return [mapper.journal_from_tryton(row) for row in rows]
+
+    # --- parties -----------------------------------------------------------------------------
+    def _partners(self, party_ids: Sequence[int]) -> dict[int, Partner]:
+        if not party_ids:
+            return {}
+        parties = self.client.read("party.party", list(party_ids), PARTY_FIELDS, context={"active_test": False})
+        identifier_ids = [i for p in parties for i in p.get("identifiers") or []]
+        address_ids = [a for p in parties for a in (p.get("addresses") or [])[:1]]
+        mechanism_ids = [m for p in parties for m in p.get("contact_mechanisms") or []]
+        identifiers = {r["id"]: r for r in self.client.read("party.identifier", identifier_ids, ["type", "code"])} \
+            if identifier_ids else {}
+        addresses = {r["id"]: r for r in self.client.read(
+            "party.address", address_ids, ["street", "postal_code", "city", "country.code"])} if address_ids else {}
+        mechanisms = {r["id"]: r for r in self.client.read(
+            "party.contact_mechanism", mechanism_ids, ["type", "value"])} if mechanism_ids else {}
+        result = {}
+        for party in parties:
+            result[party["id"]] = mapper.partner_from_tryton(
+                party,
+                [identifiers[i] for i in party.get("identifiers") or [] if i in identifiers],
+                [addresses[a] for a in party.get("addresses") or [] if a in addresses],
+                [mechanisms[m]["value"] for m in party.get("contact_mechanisms") or []
+                 if m in mechanisms and mechanisms[m].get("type") == "email"],
+            )
+        return result
+
+    def get_partner(self, partner_id: str) -> Partner | None:
+        try:
+            party_id = int(partner_id)
+        except (TypeError, ValueError):
+            return None
+        found = self.client.search("party.party", [("id", "=", party_id)], context={"active_test": False})
+        if not found:
+            return None
+        return self._partners(found).get(party_id)
+
+    def list_partners(self) -> Iterator[Partner]:
+        last_id = 0
+        while True:
+            ids = self.client.search("party.party", [("id", ">", last_id)], limit=200, order=[("id", "ASC")])
+            if not ids:
+                return
+            partners = self._partners(ids)
+            for party_id in ids:
+                yield partners[party_id]
+            last_id = ids[-1]
+
+    def find_partners(self, *, auxiliary_account: str | None = None, vat_number: str | None = None,
+                      registration_number: str | None = None, name: str | None = None) -> list[Partner]:
+        if auxiliary_account:
+            domain = [("code", "=", auxiliary_account)]
+        elif vat_number:
+            compact = vat_number.replace(" ", "").upper()
+            domain = [("identifiers", "where", [("type", "in", list(mapper.VAT_TYPES)), ("code", "=", compact)])]
+        elif registration_number:
+            compact = registration_number.replace(" ", "")
+            candidates = {compact, compact[:9]}
+            domain = [("identifiers", "where", [("type", "in", list(mapper.REGISTRATION_TYPES)),
+                                               ("code", "in", sorted(candidates))])]
+        elif name:
+            wanted = normalise_name(name)
+            if not wanted:
+                return []
+            longest = max(wanted.split(), key=len)
+            domain = [("name", "ilike", f"%{longest}%")]
+            ids = self.client.search("party.party", domain, limit=200)
+            return [p for p in self._partners(ids).values() if normalise_name(p.name) == wanted]
+        else:
+            return []
+        ids = self.client.search("party.party", domain, limit=50)
+        partners = self._partners(ids)
+        return [partners[i] for i in ids]
+
+    def _country_id(self, code: str) -> int | None:
+        if not code:
+            return None
+        if code not in self._country_ids:
+            found = self.client.search("country.country", [("code", "=", code.upper())], limit=1)
+            self._country_ids[code] = found[0] if found else None
+        return self._country_ids[code]
+
+    def create_partner(self, partner: Partner, *, kind: str = "customer") -> Partner:
+        country = self._country_id(partner.address.country_code) if partner.address else None
+        (party_id,) = self.client.create("party.party", [mapper.party_values(partner, country_id=country)])
+        return self._partners([party_id])[party_id]
+
+    # --- entries -----------------------------------------------------------------------------
+    def _period_for(self, date: dt.date) -> int:
+        if self._periods is None:
+            company_id = self.company()["id"]
+            self._periods = self.client.search_read(
+                "account.period", [("type", "=", "standard"), ("state", "=", "open"),
+                                   ("fiscalyear.company", "=", company_id)],
+                ["start_date", "end_date"])
+        for period in self._periods:
+            if period["start_date"] <= date <= period["end_date"]:
+                return period["id"]
+        raise PermanentError(f"Tryton has no open period for {date.isoformat()}", provider=PROVIDER.key,
+                             provider_message="Create or re-open the fiscal year and period covering this date.")
+
+    def _values(self, entry: JournalEntry) -> dict:
+        entry.check_balanced()
+        account_ids = self._account_ids()
+        missing = sorted({line.account_number for line in entry.lines if line.account_number not in account_ids})
+        if missing:
+            raise PermanentError(f"unknown account(s) {', '.join(missing)}", provider=PROVIDER.key)
+        return mapper.move_values(entry, company_id=self.company()["id"], period_id=self._period_for(entry.date),
+                                  account_ids=account_ids)
+
+    def create_entries(self, entries: Sequence[JournalEntry], *, post: bool) -> list[EntryResult]:
+        """Create (and post) in one call per batch; when the batch is refused, retry one by one to
+        isolate the entries Tryton rejects, so the others still go through."""
+        results: list[EntryResult] = [EntryResult(reference=e.reference) for e in entries]
+        prepared: list[tuple[int, dict]] = []
+        for index, entry in enumerate(entries):
+            try:
+                prepared.append((index, self._values(entry)))
+            except (ConnectorError, ValueError) as exc:
+                results[index].error = exc
+        if not prepared:
+            return results
+        try:
+            ids = self.client.create("account.move", [values for _, values in prepared])
+            created = list(zip([i for i, _ in prepared], ids))
+        except PermanentError:
+            created = []
+            for index, values in prepared:
+                try:
+                    (move_id,) = self.client.create("account.move", [values])
+                    created.append((index, move_id))
+                except PermanentError as exc:
+                    results[index].error = exc
+        for index, move_id in created:
+            results[index].entry_id = str(move_id)
+            results[index].state = "draft"
+        if post and created:
+            self._post([(index, move_id) for index, move_id in created], results)
+        attachments = [(index, entries[index].attachment) for index, _ in created
+                       if entries[index].attachment is not None and results[index].ok]
+        if attachments:
+            self.client.create("ir.attachment", [
+                {"name": a.filename, "resource": f"account.move,{results[i].entry_id}", "type": "data", "data": a.content}
+                for i, a in attachments
+            ])
+        return results
+
+    def _post(self, created: list[tuple[int, int]], results: list[EntryResult]) -> None:
+        ids = [move_id for _, move_id in created]
+        try:
+            self.client.button("account.move", "post", ids)
+            posted = created
+        except PermanentError:
+            posted = []
+            for index, move_id in created:
+                try:
+                    self.client.button("account.move", "post", [move_id])
+                    posted.append((index, move_id))
+                except PermanentError as exc:
+                    # Never leave a half-done entry behind: the draft goes, the error is reported.
+                    self.client.delete("account.move", [move_id])
+                    results[index].entry_id, results[index].error = "", exc
+        if posted:
+            numbers = {r["id"]: r.get("number") or "" for r in
+                       self.client.read("account.move", [m for _, m in posted], ["number"])}
+            for index, move_id in posted:
+                results[index].state = "posted"
+                results[index].number = numbers.get(move_id, "")
+
+    def update_entry(self, entry_id: str, entry: JournalEntry, *, post: bool) -> EntryResult:
+        move_id = int(entry_id)
+        rows = self.client.read("account.move", [move_id], ["state", "lines"]) if self.client.search(
+            "account.move", [("id", "=", move_id)]) else []
+        if not rows:
+            raise NotFound(f"Tryton move {move_id} no longer exists", provider=PROVIDER.key)
+        if rows[0]["state"] != "draft":
+            raise PermanentError(f"Tryton move {move_id} is posted and cannot be changed", provider=PROVIDER.key)
+        values = self._values(entry)
+        values.pop("company", None)
+        values["lines"] = [["delete", rows[0]["lines"]], *values["lines"]]
+        self.client.write("account.move", [move_id], values)
+        result = EntryResult(reference=entry.reference, entry_id=str(move_id), state="draft")
+        if post:
+            self._post([(0, move_id)], [result])
+        if entry.attachment is not None and result.ok:
+            self.attach_document(str(move_id), entry.attachment)
+        return result
+
+    def attach_document(self, entry_id: str, attachment: Attachment) -> str:
+        (attachment_id,) = self.client.create("ir.attachment", [{
+            "name": attachment.filename, "resource": f"account.move,{int(entry_id)}", "type": "data",
+            "data": attachment.content}])
+        return str(attachment_id)
+
+    def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, EntryResult]:
+        references = [r for r in references if r]
+        if not references:
+            return {}
+        clauses = [("description", "like", f"%{mapper.reference_tag(r)}%") for r in references]
+        domain = clauses[0] if len(clauses) == 1 else ["OR", *clauses]
+        rows = self.client.search_read("account.move", [domain], ["description", "state", "number"])
+        found: dict[str, EntryResult] = {}
+        wanted = set(references)
+        for row in rows:
+            reference = mapper.reference_from_description(row.get("description"))
+            if reference in wanted and reference not in found:
+                found[reference] = EntryResult(reference=reference, entry_id=str(row["id"]),
+                                               state=row.get("state") or "draft", number=row.get("number") or "")
+        return found
+
+    # --- source: invoices --------------------------------------------------------------------
+    def list_tax_rates(self) -> list[TaxRate]:
+        return [mapper.tax_rate_from_tryton(row, self._group_kinds) for row in self._tax_rows()]
+
+    def list_invoices(self, *, since: dt.datetime | None, scope: Scope, page_size: int = 100) -> Iterator[Invoice]:
+        types = [{"sale": "out", "purchase": "in"}[kind.value] for kind in Scope(scope).kinds]
+        domain: list = [("state", "in", ["posted", "paid"]), ("type", "in", types),
+                        ("company", "=", self.company()["id"])]
+        if since is not None:
+            naive = since.astimezone(dt.timezone.utc).replace(tzinfo=None) if since.tzinfo else since
+            domain.append(["OR", ("write_date", ">=", naive),
+                           [("write_date", "=", None), ("create_date", ">=", naive)]])
+        tax_rates = {row["id"]: mapper.percent(row.get("rate")) if row.get("type") == "percentage" else None
+                     for row in self._tax_rows()}
+        last_id = 0
+        while True:
+            rows = self.client.search_read("account.invoice", [*domain, ("id", ">", last_id)], INVOICE_FIELDS,
+                                           limit=page_size, order=[("id", "ASC")])
+            if not rows:
+                return
+            yield from self._invoices_from_rows(rows, tax_rates)
+            last_id = rows[-1]["id"]
+            if len(rows) < page_size:
+                return
+
+    def _invoices_from_rows(self, rows: list[dict], tax_rates: dict) -> list[Invoice]:
+        line_ids = [i for row in rows for i in row.get("lines") or []]
+        tax_ids = [i for row in rows for i in row.get("taxes") or []]
+        lines = self.client.read("account.invoice.line", line_ids, LINE_FIELDS) if line_ids else []
+        taxes = self.client.read("account.invoice.tax", tax_ids, ["invoice", "tax", "base", "amount"]) if tax_ids else []
+        partners = self._partners(sorted({row["party"] for row in rows if row.get("party")}))
+        resources = [f"account.invoice,{row['id']}" for row in rows]
+        with_files = {r["resource"] for r in self.client.search_read(
+            "ir.attachment", [("resource", "in", resources)], ["resource"])}
+        by_invoice: dict[int, list[dict]] = {}
+        for line in sorted(lines, key=lambda l: l["id"]):
+            by_invoice.setdefault(line["invoice"], []).append(line)
+        taxes_by_invoice: dict[int, list[dict]] = {}
+        for tax in taxes:
+            taxes_by_invoice.setdefault(tax["invoice"], []).append(tax)
+        invoices = []
+        for row in rows:
+            has_file = f"account.invoice,{row['id']}" in with_files or row.get("type") == "out"
+            invoices.append(mapper.invoice_from_tryton(
+                row, by_invoice.get(row["id"], []), taxes_by_invoice.get(row["id"], []),
+                partners.get(row.get("party")), tax_rates, has_file))
+        return invoices
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        rows = self.client.search_read("account.invoice", [("id", "=", int(invoice_id))], INVOICE_FIELDS)
+        if not rows:
+            return None
+        tax_rates = {row["id"]: mapper.percent(row.get("rate")) if row.get("type") == "percentage" else None
+                     for row in self._tax_rows()}
+        return self._invoices_from_rows(rows, tax_rates)[0]
+
+    def get_attachment(self, invoice: Invoice) -> Attachment | None:
+        """The file attached to the invoice in Tryton, else (customer invoices) Tryton's own invoice report."""
+        rows = self.client.search_read("ir.attachment", [("resource", "=", f"account.invoice,{int(invoice.id)}")],
+                                       ["name", "data", "type"], order=[("id", "ASC")], limit=1)
+        if rows:
+            row = rows[0]
+            content = row.get("data") or b""
+            if isinstance(content, str):
+                content = content.encode("latin-1")
+            name = row.get("name") or f"invoice-{invoice.id}"
+            return check_readable(Attachment(filename=name, content_type=_content_type(name, content), content=content))
+        if invoice.kind.value != "sale":
+            return None
+        extension, content, name = self.client.report("account.invoice", [int(invoice.id)])
+        filename = f"{(invoice.number or name or 'invoice').replace('/', '-')}.{extension}"
+        return check_readable(Attachment(filename=filename, content_type=_content_type(filename, content), content=content))

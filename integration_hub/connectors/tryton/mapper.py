@@ -1,0 +1,220 @@
+"""Tryton records <-> the hub's unified types. No I/O here."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Iterable
+
+from integration_hub.connectors.types import (
+    ZERO,
+    Account,
+    Address,
+    EntryLine,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceTax,
+    Journal,
+    JournalEntry,
+    Partner,
+    TaxRate,
+    VatCode,
+)
+
+HUNDRED = Decimal(100)
+VAT_TYPES = ("eu_vat", "fr_vat")
+REGISTRATION_TYPES = ("fr_siren", "fr_siret")
+JOURNAL_KINDS = {"revenue": "sale", "expense": "purchase", "cash": "cash", "general": "general"}
+REFERENCE_OPEN, REFERENCE_CLOSE = "[hub:", "]"
+
+
+def reference_tag(reference: str) -> str:
+    return f"{REFERENCE_OPEN}{reference}{REFERENCE_CLOSE}"
+
+
+def reference_from_description(description: str | None) -> str:
+    if not description or REFERENCE_OPEN not in description:
+        return ""
+    tail = description.rsplit(REFERENCE_OPEN, 1)[1]
+    return tail.split(REFERENCE_CLOSE, 1)[0]
+
+
+def percent(rate: Decimal | None) -> Decimal | None:
+    """Tryton stores 20 % as 0.2; the hub says 20."""
+    if rate is None:
+        return None
+    return (Decimal(rate) * HUNDRED).normalize() + 0  # "+ 0" turns -0 into 0
+
+
+def account_from_tryton(row: dict, *, today: dt.date) -> Account:
+    start, end = row.get("start_date"), row.get("end_date")
+    in_dates = (start is None or start <= today) and (end is None or end >= today)
+    return Account(
+        id=str(row["id"]),
+        number=row.get("code") or "",
+        name=row.get("name") or "",
+        active=not row.get("closed") and in_dates,
+        postable=bool(row.get("type")),
+        requires_party=bool(row.get("party_required")),
+    )
+
+
+def vat_code_from_tryton(row: dict, group_kinds: dict[int, str]) -> VatCode:
+    kind = group_kinds.get(row.get("group") or 0, "both")
+    return VatCode(
+        id=str(row["id"]),
+        code=row.get("name") or str(row["id"]),
+        name=row.get("description") or row.get("name") or "",
+        rate=percent(row.get("rate")) if row.get("type") == "percentage" else None,
+        kind={"sale": "sale", "purchase": "purchase"}.get(kind, "both"),
+        account_number=(row.get("invoice_account.") or {}).get("code", "") or "",
+        credit_note_account_number=(row.get("credit_note_account.") or {}).get("code", "") or "",
+    )
+
+
+def tax_rate_from_tryton(row: dict, group_kinds: dict[int, str]) -> TaxRate:
+    code = vat_code_from_tryton(row, group_kinds)
+    return TaxRate(id=code.id, name=row.get("description") or code.code, rate=code.rate or ZERO, kind=code.kind)
+
+
+def journal_from_tryton(row: dict) -> Journal:
+    return Journal(id=str(row["id"]), code=row.get("code") or "", name=row.get("name") or "",
+                   kind=JOURNAL_KINDS.get(row.get("type") or "", row.get("type") or "general"))
+
+
+def partner_from_tryton(party: dict, identifiers: Iterable[dict], addresses: Iterable[dict],
+                        emails: Iterable[str]) -> Partner:
+    vat = registration = ""
+    for identifier in identifiers:
+        if identifier.get("type") in VAT_TYPES and not vat:
+            vat = identifier.get("code") or ""
+        elif identifier.get("type") in REGISTRATION_TYPES and (not registration or identifier["type"] == "fr_siren"):
+            registration = identifier.get("code") or ""
+    address = None
+    for row in addresses:
+        address = Address(street=(row.get("street") or "").strip(), postal_code=row.get("postal_code") or "",
+                           city=row.get("city") or "",
+                           country_code=((row.get("country.") or {}).get("code") or ""))
+        break
+    return Partner(id=str(party["id"]), name=party.get("name") or "", vat_number=vat,
+                   registration_number=registration, auxiliary_account=party.get("code") or "",
+                   address=address, email=next(iter(emails), ""))
+
+
+def party_values(partner: Partner, *, country_id: int | None) -> dict:
+    values: dict = {"name": partner.name}
+    if partner.auxiliary_account:
+        values["code"] = partner.auxiliary_account
+    identifiers = []
+    if partner.vat_number:
+        identifiers.append({"type": "eu_vat", "code": partner.vat_number})
+    if partner.registration_number:
+        kind = "fr_siret" if len(partner.registration_number.replace(" ", "")) == 14 else "fr_siren"
+        identifiers.append({"type": kind, "code": partner.registration_number})
+    if identifiers:
+        values["identifiers"] = [["create", identifiers]]
+    if partner.address:
+        address = {"street": partner.address.street, "postal_code": partner.address.postal_code,
+                   "city": partner.address.city}
+        if country_id:
+            address["country"] = country_id
+        values["addresses"] = [["create", [address]]]
+    if partner.email:
+        values["contact_mechanisms"] = [["create", [{"type": "email", "value": partner.email}]]]
+    return values
+
+
+def move_values(entry: JournalEntry, *, company_id: int, period_id: int, account_ids: dict[str, int],
+                tax_signs: dict[str, int] | None = None) -> dict:
+    """account.move values for one entry; VAT bases and amounts go to tax lines for Tryton's VAT reports."""
+    lines = []
+    for line in entry.lines:
+        values = {
+            "account": account_ids[line.account_number],
+            "debit": line.debit,
+            "credit": line.credit,
+            "description": line.label[:200],
+        }
+        if line.partner_id:
+            values["party"] = int(line.partner_id)
+        if line.vat_code_id and line.vat_role in ("base", "tax"):
+            # Sales count credits as positive VAT, purchases debits.
+            signed = line.credit - line.debit if entry.kind == "sale" else line.debit - line.credit
+            values["tax_lines"] = [["create", [{"amount": signed, "type": line.vat_role, "tax": int(line.vat_code_id)}]]]
+        lines.append(values)
+    description = f"{entry.label} {reference_tag(entry.reference)}".strip()
+    return {
+        "company": company_id,
+        "journal": int(entry.journal_id),
+        "period": period_id,
+        "date": entry.date,
+        "description": description[:250] if len(description) <= 250 else description[-250:],
+        "lines": [["create", lines]],
+    }
+
+
+def invoice_from_tryton(row: dict, lines: list[dict], taxes: list[dict], partner: Partner | None,
+                        tax_rates: dict[int, Decimal | None], has_attachment: bool) -> Invoice:
+    """A posted Tryton invoice. Credit notes (negative totals) are stated positive with the flag set."""
+    total = Decimal(row.get("total_amount") or 0)
+    sign = Decimal(-1) if total < 0 else Decimal(1)
+    unified_lines = []
+    for line in lines:
+        if line.get("type", "line") != "line":
+            continue
+        tax_ids = line.get("taxes") or []
+        rate = None
+        code = ""
+        for tax_id in tax_ids:
+            candidate = tax_rates.get(tax_id)
+            if rate is None or (candidate or ZERO) != ZERO:
+                rate, code = candidate, str(tax_id)
+        if not tax_ids:
+            rate = None
+        amount = Decimal(line.get("amount") or 0) * sign
+        unified_lines.append(InvoiceLine(
+            description=line.get("description") or "",
+            quantity=Decimal(line.get("quantity") or 0) * sign,
+            unit_price=Decimal(line.get("unit_price") or 0),
+            untaxed_amount=amount,
+            tax_amount=ZERO,
+            tax_rate=rate,
+            tax_code=code,
+            account_number=(line.get("account.") or {}).get("code", "") or "",
+        ))
+    unified_taxes = [
+        InvoiceTax(tax_code=str(t.get("tax") or ""), rate=tax_rates.get(t.get("tax")),
+                   base=Decimal(t.get("base") or 0) * sign, amount=Decimal(t.get("amount") or 0) * sign)
+        for t in taxes
+    ]
+    # Spread each tax over its lines so every line knows its own VAT (largest remainder last).
+    for tax in unified_taxes:
+        members = [line for line in unified_lines if line.tax_code == tax.tax_code]
+        base = sum((m.untaxed_amount for m in members), ZERO)
+        remaining = tax.amount
+        for index, member in enumerate(members):
+            if index == len(members) - 1 or base == 0:
+                member.tax_amount = remaining
+            else:
+                share = (tax.amount * member.untaxed_amount / base).quantize(Decimal("0.01"))
+                member.tax_amount, remaining = share, remaining - share
+    changed = row.get("write_date") or row.get("create_date")
+    return Invoice(
+        id=str(row["id"]),
+        number=row.get("number") or "",
+        kind=InvoiceKind.SALE if row.get("type") == "out" else InvoiceKind.PURCHASE,
+        issue_date=row.get("invoice_date") or row.get("accounting_date"),
+        currency=(row.get("currency.") or {}).get("code", "") or "",
+        lines=unified_lines,
+        untaxed_amount=Decimal(row.get("untaxed_amount") or 0) * sign,
+        tax_amount=Decimal(row.get("tax_amount") or 0) * sign,
+        total_amount=total * sign,
+        updated_at=changed.replace(tzinfo=dt.timezone.utc) if changed and changed.tzinfo is None else changed,
+        is_credit_note=total < 0,
+        partner_id=str(row["party"]) if row.get("party") else "",
+        partner=partner,
+        journal_ref=(row.get("journal.") or {}).get("code", "") or "",
+        taxes=unified_taxes,
+        has_attachment=has_attachment,
+        raw_state=row.get("state") or "",
+    )

@@ -1,0 +1,226 @@
+"""The hub's one language for accounting data. Money is Decimal, always."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+
+
+class InvoiceKind(StrEnum):
+    SALE = "sale"
+    PURCHASE = "purchase"
+
+
+class Scope(StrEnum):
+    ALL = "all"
+    SALES = "sales"
+    PURCHASES = "purchases"
+
+    def includes(self, kind: InvoiceKind | str) -> bool:
+        kind = InvoiceKind(kind)
+        return self is Scope.ALL or (self is Scope.SALES) == (kind is InvoiceKind.SALE)
+
+    @property
+    def kinds(self) -> tuple[InvoiceKind, ...]:
+        return tuple(k for k in InvoiceKind if self.includes(k))
+
+
+@dataclass
+class Address:
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country_code: str = ""
+
+
+@dataclass
+class Partner:
+    id: str
+    name: str
+    vat_number: str = ""
+    registration_number: str = ""  # SIREN / SIRET in France
+    auxiliary_account: str = ""
+    address: Address | None = None
+    email: str = ""
+
+
+@dataclass
+class TaxRate:
+    """A tax rate as the invoicing tool knows it."""
+
+    id: str
+    name: str
+    rate: Decimal  # percent: Decimal("20") for 20 %
+    kind: str = "both"  # sale | purchase | both
+
+
+@dataclass
+class VatCode:
+    """A VAT code as the accounting tool knows it, with the accounts its amounts go to."""
+
+    id: str
+    code: str
+    name: str
+    rate: Decimal | None  # percent
+    kind: str = "both"  # sale | purchase | both
+    account_number: str = ""  # where the VAT of an invoice goes
+    credit_note_account_number: str = ""  # where the VAT of a credit note goes
+
+
+@dataclass
+class Journal:
+    id: str
+    code: str
+    name: str
+    kind: str = "general"  # sale | purchase | general | cash | ...
+
+
+@dataclass
+class Account:
+    id: str
+    number: str
+    name: str
+    active: bool = True  # false when closed or outside its validity dates
+    postable: bool = True  # false for grouping (view) accounts
+    requires_party: bool = False
+
+    @property
+    def account_class(self) -> str:
+        return self.number[:1]
+
+    @property
+    def usable(self) -> bool:
+        return self.active and self.postable
+
+
+@dataclass
+class InvoiceLine:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    untaxed_amount: Decimal  # after discount
+    tax_amount: Decimal = ZERO
+    discount_amount: Decimal = ZERO  # amount taken off quantity * unit_price
+    tax_rate: Decimal | None = None  # percent; None when the line carries no tax at all
+    tax_code: str = ""  # the source's id of the tax
+    account_number: str = ""
+
+    @property
+    def gross_amount(self) -> Decimal:
+        return self.untaxed_amount + self.discount_amount
+
+
+@dataclass
+class InvoiceTax:
+    """One line of the invoice's tax summary, as the source states it."""
+
+    tax_code: str
+    rate: Decimal | None
+    base: Decimal
+    amount: Decimal
+
+
+@dataclass
+class Invoice:
+    id: str
+    number: str
+    kind: InvoiceKind
+    issue_date: dt.date
+    currency: str
+    lines: list[InvoiceLine]
+    untaxed_amount: Decimal
+    tax_amount: Decimal
+    total_amount: Decimal
+    updated_at: dt.datetime
+    is_credit_note: bool = False  # amounts are stated positive; the flag says which way they go
+    due_date: dt.date | None = None
+    exchange_rate: Decimal | None = None  # units of base currency per unit of `currency`
+    partner_id: str = ""
+    partner: Partner | None = None  # None: the source has no such contact (or none was set)
+    journal_ref: str = ""
+    taxes: list[InvoiceTax] = field(default_factory=list)  # empty: sum the lines' tax amounts
+    has_attachment: bool = False
+    version: str = ""  # changes whenever the document changes
+    raw_state: str = ""
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+class UnbalancedEntry(ValueError):
+    """Debits and credits differ: the entry must never leave the hub."""
+
+
+@dataclass
+class EntryLine:
+    account_number: str
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+    label: str = ""
+    partner_id: str = ""
+    vat_code_id: str = ""  # the VAT code the line is the base or the tax of
+    vat_role: str = ""  # "base" | "tax" | ""
+    vat_base: Decimal | None = None  # for tax lines: the base amount the tax was computed on
+
+    @property
+    def amount(self) -> Decimal:
+        return self.debit - self.credit
+
+
+@dataclass
+class JournalEntry:
+    reference: str  # the hub's deterministic reference: finds the entry again after a crash
+    journal_id: str
+    date: dt.date
+    label: str
+    lines: list[EntryLine]
+    currency: str = "EUR"
+    source_number: str = ""
+    kind: str = "general"  # sale | purchase | general: tells the target which way VAT amounts count
+    attachment: Attachment | None = None
+
+    @property
+    def total_debit(self) -> Decimal:
+        return sum((line.debit for line in self.lines), ZERO)
+
+    @property
+    def total_credit(self) -> Decimal:
+        return sum((line.credit for line in self.lines), ZERO)
+
+    def check_balanced(self) -> None:
+        for line in self.lines:
+            if not isinstance(line.debit, Decimal) or not isinstance(line.credit, Decimal):
+                raise UnbalancedEntry(f"{self.reference}: amounts must be Decimal, got {type(line.debit).__name__}")
+            if line.debit < 0 or line.credit < 0 or (line.debit and line.credit):
+                raise UnbalancedEntry(f"{self.reference}: a line has both or negative debit/credit ({line})")
+            if line.debit.as_tuple().exponent < -2 or line.credit.as_tuple().exponent < -2:
+                raise UnbalancedEntry(f"{self.reference}: a line has more than two decimals ({line})")
+        if len(self.lines) < 2:
+            raise UnbalancedEntry(f"{self.reference}: an entry needs at least two lines")
+        if self.total_debit != self.total_credit:
+            raise UnbalancedEntry(
+                f"{self.reference}: debits {self.total_debit} != credits {self.total_credit}"
+            )
+
+
+@dataclass
+class EntryResult:
+    """What became of one entry in the target; `error` is set when that entry alone was refused."""
+
+    reference: str
+    entry_id: str = ""
+    state: str = "posted"  # draft | posted
+    number: str = ""
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.entry_id)
