@@ -166,3 +166,9 @@ def credentials_rotate_all() -> tuple[int, int]:
         Connection.objects.filter(pk=connection.pk).update(credentials_ciphertext=token)
         rotated += 1
     return rotated, unreadable
+
+
+def connection_store_credentials(*, connection: Connection, credentials: dict) -> None:
+    """Save credentials a connector renewed by itself (e.g. OAuth tokens after a refresh)."""
+    connection.set_credentials(credentials)
+    Connection.objects.filter(pk=connection.pk).update(credentials_ciphertext=connection.credentials_ciphertext)

@@ -31,3 +31,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405 - tasks run inline unless a test starts a real worker
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The in-process invoicing/accounting provider is enabled for tests only.
+HUB_PROVIDERS = [*HUB_PROVIDERS, "integration_hub.connectors.memory.provider.PROVIDER"]  # noqa: F405

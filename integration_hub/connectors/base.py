@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 
+PARTNER_MATCH_RULES = ("auxiliary_account", "vat_number", "registration_number", "name")
+
+
 class Role(StrEnum):
     SOURCE = "source"
     TARGET = "target"
@@ -94,6 +97,7 @@ class ProviderDescriptor:
 class CheckResult:
     ok: bool
     message: str
+    needs_reauth: bool = False
     organisation_id: str = ""
     organisation_name: str = ""
 
@@ -139,6 +143,15 @@ class SourceConnector(Connector):
     def get_invoice(self, invoice_id: str) -> "Invoice | None":
         """One document by its id in the source, or None when it no longer exists."""
 
+    def get_invoices(self, invoice_ids: Sequence[str]) -> list["Invoice"]:
+        """Several documents by id (those that no longer exist are left out)."""
+        found = (self.get_invoice(i) for i in invoice_ids)
+        return [invoice for invoice in found if invoice is not None]
+
+    def count_invoices(self, *, since: dt.datetime | None, scope: "Scope") -> int | None:
+        """How many documents list_invoices would yield, when the source can tell cheaply."""
+        return None
+
     @abc.abstractmethod
     def get_attachment(self, invoice: "Invoice") -> "Attachment | None":
         """The document's file (PDF), or None when the source has none."""
@@ -180,6 +193,27 @@ class TargetConnector(Connector):
 
     @abc.abstractmethod
     def create_partner(self, partner: "Partner", *, kind: str) -> "Partner": ...
+
+    def match_partners(self, partners: Sequence["Partner"]) -> dict[str, tuple["Partner", str]]:
+        """For each source partner id: the target partner it matches and the rule that matched.
+
+        Rules in order: auxiliary account, VAT number, registration number, name.
+        """
+        found: dict[str, tuple[Partner, str]] = {}
+        for partner in partners:
+            for rule in PARTNER_MATCH_RULES:
+                value = getattr(partner, rule)
+                if not value:
+                    continue
+                hits = self.find_partners(**{rule: value})
+                if hits:
+                    found[partner.id] = (hits[0], rule)
+                    break
+        return found
+
+    def existing_partner_ids(self, partner_ids: Sequence[str]) -> set[str]:
+        """Which of these target partner ids still exist."""
+        return {pid for pid in partner_ids if self.get_partner(pid) is not None}
 
     @abc.abstractmethod
     def create_entries(self, entries: Sequence["JournalEntry"], *, post: bool) -> list["EntryResult"]: ...

@@ -148,6 +148,18 @@ def template_key() -> str:
     return hashlib.sha256(raw).hexdigest()[:12]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies (Linux), so a killed test
+    run does not leave a trytond server behind (it runs in its own session)."""
+    try:
+        import ctypes  # noqa: PLC0415
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # pragma: no cover - not Linux
+        pass
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -505,6 +517,7 @@ class TrytonPeer:
         self.timings: dict[str, float] = {}
         self._process: subprocess.Popen | None = None
         self._log_handle = None
+        self._warm_count = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -550,7 +563,8 @@ class TrytonPeer:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "trytond.cli", "-c", str(self.config_path)],
             stdout=self._log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=_clean_env(), cwd=str(self.workdir), start_new_session=True)
+            env=_clean_env(), cwd=str(self.workdir), start_new_session=True,
+            preexec_fn=_die_with_parent)
         _RUNNING.add(self)
         deadline = time.monotonic() + timeout
         while True:
@@ -647,8 +661,63 @@ class TrytonPeer:
         self.databases.append(name)
         if company_name != DEFAULT_COMPANY_NAME:
             self._rename_company(name, company_name)
+        if self.running:
+            self.warm_database(name)
         self.timings[f"create_database:{name}"] = time.monotonic() - started
         return name
+
+    def warm_database(self, name: str) -> None:
+        """Make the running server load ``name`` (trytond 8.2 trap, see docs/tryton-peer.md).
+
+        If the first request a trytond server gets for a database it has not loaded yet is a
+        login or a model call, ``Cache.sync`` registers an *empty* Pool for it and every later
+        request fails with ``KeyError: 'res.user'`` until the server restarts.  Only the
+        ``/<db>/r/...`` route initialises the Pool first -- after checking the database list,
+        which the server caches per Host name for ``[session] timeout`` (300 s): a unique Host
+        header makes it list the databases again.  A login then proves the database answers.
+        """
+        self._warm_count += 1
+        host = f"hub-warmup-{os.getpid()}-{self._warm_count}.invalid"
+        request = urllib.request.Request(f"{self.url}/{name}/r/hub-warmup",
+                                         headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=300):
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:  # 404 is the normal answer once the Pool is loaded
+                raise TrytonPeerError(f"warming {name} failed: HTTP {exc.code}") from exc
+        try:
+            result = self.rpc(name, "common.db.login",
+                              [self.admin_user, {"password": self.admin_password}, "en"])
+        except Exception as exc:
+            raise TrytonPeerError(
+                f"database {name} does not answer after warm-up ({exc}); if it was dropped and "
+                f"re-created under the same name, restart the peer. Log {self.log_path}:\n"
+                f"{_tail(self.log_path, 20)}") from exc
+        if not (isinstance(result, list) and result and result[0]):
+            raise TrytonPeerError(f"admin login on {name} failed after warm-up: {result!r}")
+
+    def rpc(self, database: str | None, method: str, params: list,
+            session: tuple[int, str] | None = None, timeout: float = 120):
+        """Minimal JSON-RPC call (stdlib only); returns ``result`` or raises
+        TrytonPeerError with the server's ``error``.  ``session`` = (uid, token) from login."""
+        url = self.rpc_url(database) if database else self.url + "/rpc/"
+        headers = {"Content-Type": "application/json"}
+        if session is not None:
+            import base64  # noqa: PLC0415
+
+            token = f"{self.admin_user}:{session[0]}:{session[1]}".encode()
+            headers["Authorization"] = "Session " + base64.b64encode(token).decode()
+        body = json.dumps({"id": 1, "method": method, "params": params}).encode()
+        request = urllib.request.Request(url, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise TrytonPeerError(f"{method} on {database}: HTTP {exc.code}") from exc
+        if payload.get("error"):
+            raise TrytonPeerError(f"{method} on {database}: {payload['error']}")
+        return payload.get("result")
 
     def _pg_clone(self, name: str) -> None:
         ident, tpl = _pg_quote_ident(name), _pg_quote_ident(self.template)
@@ -679,6 +748,11 @@ class TrytonPeer:
             finally:
                 conn.close()
 
+    def database_exists(self, name: str) -> bool:
+        if self.backend == "postgresql":
+            return _pg_database_exists(name)
+        return (self.sqlite_dir / f"{name}.sqlite").is_file()
+
     def drop_database(self, name: str) -> None:
         """Drop a database (no error when it does not exist)."""
         name = self._check_name(name)
@@ -697,6 +771,9 @@ class TrytonPeer:
         passed to the action as JSON)."""
         if not self.config_path.exists():
             raise TrytonPeerError("the peer has no configuration (not started?)")
+        if not self.database_exists(db):
+            # Checked here: trytond's PostgreSQL pool would wait 30 s before failing.
+            raise TrytonPeerError(f"no Tryton database {db!r} on this peer")
         return run_setup_action(self.config_path, db, action, kwargs,
                                 log_path=self.setup_log_path, timeout=_timeout)
 

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from decimal import Decimal
 from typing import Iterator, Sequence
 
 from integration_hub.connectors.base import CheckResult, SourceConnector, TargetConnector
 from integration_hub.connectors.errors import ConnectorError, NotFound, PermanentError
 from integration_hub.connectors.http import HubSession
+from integration_hub.connectors.text import normalise_name
 from integration_hub.connectors.tryton import mapper
 from integration_hub.connectors.tryton.client import TrytonClient
 from integration_hub.connectors.tryton.provider import PROVIDER
@@ -38,14 +38,6 @@ ZIP_MAGIC = b"PK\x03\x04"  # OpenDocument files, what Tryton renders its invoice
 
 class AttachmentUnreadable(PermanentError):
     """The source has a file for the document but it is empty or not what it claims to be."""
-
-
-def normalise_name(name: str) -> str:
-    """Case, accents, punctuation and legal-form noise removed, for name matching."""
-    text = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode().lower()
-    text = "".join(ch if ch.isalnum() else " " for ch in text)
-    noise = {"sa", "sas", "sasu", "sarl", "eurl", "sci", "snc", "gmbh", "ltd", "inc", "llc", "bv", "the"}
-    return " ".join(word for word in text.split() if word not in noise)
 
 
 def _content_type(filename: str, content: bytes) -> str:

@@ -1,0 +1,1 @@
+"""An in-process invoicing tool and accounting tool, for tests, edge cases and benchmarks."""

@@ -1,0 +1,248 @@
+"""State lives in named stores shared by every connector opened on the same store name."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Iterator, Sequence
+
+from integration_hub.connectors.base import CheckResult, SourceConnector, TargetConnector
+from integration_hub.connectors.errors import AuthenticationError, NotFound, PermanentError
+from integration_hub.connectors.http import CallLog, CallRecord
+from integration_hub.connectors.memory.provider import PROVIDER
+from integration_hub.connectors.text import normalise_name
+from integration_hub.connectors.types import (
+    Account,
+    Attachment,
+    EntryResult,
+    Invoice,
+    Journal,
+    JournalEntry,
+    Partner,
+    Scope,
+    TaxRate,
+    VatCode,
+)
+
+
+@dataclass
+class StoredEntry:
+    id: str
+    entry: JournalEntry
+    state: str
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass
+class Store:
+    api_key: str = "memory-key"
+    # source side
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    generator: Callable[[], Iterable[Invoice]] | None = None  # streams invoices without holding them
+    attachments: dict[str, Attachment | Exception] = field(default_factory=dict)
+    tax_rates: list[TaxRate] = field(default_factory=list)
+    source_partners: dict[str, Partner] = field(default_factory=dict)
+    # target side
+    accounts: dict[str, Account] = field(default_factory=dict)
+    vat_codes: list[VatCode] = field(default_factory=list)
+    journals: list[Journal] = field(default_factory=list)
+    partners: dict[str, Partner] = field(default_factory=dict)
+    entries: dict[str, StoredEntry] = field(default_factory=dict)
+    by_reference: dict[str, str] = field(default_factory=dict)
+    keep_entries: bool = True  # False: remember references only (memory benchmarks)
+    reject: Callable[[JournalEntry], str | None] | None = None  # return a message to refuse an entry
+    write_calls: int = 0
+    read_calls: int = 0
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_id(self) -> str:
+        return str(next(self.ids))
+
+    def entry_count(self) -> int:
+        return len(self.by_reference)
+
+
+_stores: dict[str, Store] = {}
+
+
+def store(name: str) -> Store:
+    return _stores.setdefault(name, Store())
+
+
+def reset(name: str) -> Store:
+    _stores[name] = Store()
+    return _stores[name]
+
+
+class MemoryConnector(SourceConnector, TargetConnector):
+    descriptor = PROVIDER
+
+    def __init__(self, credentials: dict, **kwargs) -> None:
+        super().__init__(credentials, **kwargs)
+        if self.call_log is None:
+            self.call_log = CallLog()
+        self.store = store(credentials.get("store", "default"))
+
+    def _call(self, operation: str, *, write: bool = False) -> None:
+        if self.credentials.get("api_key") != self.store.api_key:
+            raise AuthenticationError("memory: wrong API key", provider=PROVIDER.key, status=401)
+        if write:
+            self.store.write_calls += 1
+        else:
+            self.store.read_calls += 1
+        self.call_log.add(CallRecord("POST" if write else "GET", f"/memory/{operation}", 200, 0, operation=operation))
+
+    def check(self) -> CheckResult:
+        try:
+            self._call("check")
+        except AuthenticationError as exc:
+            return CheckResult(ok=False, message=str(exc))
+        name = self.credentials.get("store", "default")
+        return CheckResult(ok=True, message=f"store {name}", organisation_id=name, organisation_name=name)
+
+    # --- source ---------------------------------------------------------------------------
+    def _all_invoices(self) -> Iterable[Invoice]:
+        return self.store.generator() if self.store.generator else list(self.store.invoices.values())
+
+    def list_invoices(self, *, since: dt.datetime | None, scope: Scope, page_size: int = 100) -> Iterator[Invoice]:
+        scope = Scope(scope)
+        page = 0
+        for invoice in self._all_invoices():
+            if since is not None and invoice.updated_at < since:
+                continue
+            if not scope.includes(invoice.kind):
+                continue
+            if page % page_size == 0:
+                self._call("invoices.list")
+            page += 1
+            yield self._resolve(invoice)
+
+    def _resolve(self, invoice: Invoice) -> Invoice:
+        if invoice.partner_id and invoice.partner is None and invoice.partner_id in self.store.source_partners:
+            return replace(invoice, partner=self.store.source_partners[invoice.partner_id])
+        return invoice
+
+    def count_invoices(self, *, since: dt.datetime | None, scope: Scope) -> int | None:
+        if self.store.generator:
+            return None
+        return sum(1 for i in self.store.invoices.values()
+                   if (since is None or i.updated_at >= since) and Scope(scope).includes(i.kind))
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        self._call("invoices.get")
+        invoice = self.store.invoices.get(invoice_id)
+        return self._resolve(invoice) if invoice else None
+
+    def get_attachment(self, invoice: Invoice) -> Attachment | None:
+        self._call("attachments.get")
+        found = self.store.attachments.get(invoice.id)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def list_tax_rates(self) -> list[TaxRate]:
+        self._call("tax_rates.list")
+        return list(self.store.tax_rates)
+
+    def list_partners(self) -> Iterator[Partner]:
+        self._call("partners.list")
+        yield from self.store.source_partners.values()
+
+    # --- target ---------------------------------------------------------------------------
+    def list_vat_codes(self) -> list[VatCode]:
+        self._call("vat_codes.list")
+        return list(self.store.vat_codes)
+
+    def list_journals(self) -> list[Journal]:
+        self._call("journals.list")
+        return list(self.store.journals)
+
+    def list_accounts(self) -> list[Account]:
+        self._call("accounts.list")
+        return list(self.store.accounts.values())
+
+    def get_partner(self, partner_id: str) -> Partner | None:
+        self._call("partners.get")
+        return self.store.partners.get(partner_id) or self.store.source_partners.get(partner_id)
+
+    def find_partners(self, *, auxiliary_account=None, vat_number=None, registration_number=None, name=None):
+        self._call("partners.find")
+        result = []
+        for partner in self.store.partners.values():
+            if auxiliary_account and partner.auxiliary_account == auxiliary_account:
+                result.append(partner)
+            elif vat_number and partner.vat_number == vat_number:
+                result.append(partner)
+            elif registration_number and partner.registration_number[:9] == registration_number[:9] and partner.registration_number:
+                result.append(partner)
+            elif name and normalise_name(partner.name) == normalise_name(name):
+                result.append(partner)
+        return result
+
+    def create_partner(self, partner: Partner, *, kind: str = "customer") -> Partner:
+        self._call("partners.create", write=True)
+        with self.store.lock:
+            created = replace(partner, id="P" + self.store.next_id())
+            self.store.partners[created.id] = created
+        return created
+
+    def create_entries(self, entries: Sequence[JournalEntry], *, post: bool) -> list[EntryResult]:
+        self._call("entries.create", write=True)
+        results = []
+        with self.store.lock:
+            for entry in entries:
+                try:
+                    entry.check_balanced()
+                except ValueError as exc:
+                    results.append(EntryResult(reference=entry.reference, error=PermanentError(str(exc))))
+                    continue
+                refusal = self.store.reject(entry) if self.store.reject else None
+                if refusal:
+                    results.append(EntryResult(reference=entry.reference,
+                                               error=PermanentError("memory: entry refused", provider=PROVIDER.key,
+                                                                    provider_message=refusal)))
+                    continue
+                if entry.reference in self.store.by_reference:
+                    raise PermanentError(f"memory: duplicate reference {entry.reference}", provider=PROVIDER.key)
+                entry_id = "E" + self.store.next_id()
+                self.store.by_reference[entry.reference] = entry_id
+                state = "posted" if post else "draft"
+                if self.store.keep_entries:
+                    stored = StoredEntry(entry_id, entry, state)
+                    if entry.attachment:
+                        stored.attachments.append(entry.attachment)
+                    self.store.entries[entry_id] = stored
+                results.append(EntryResult(reference=entry.reference, entry_id=entry_id, state=state, number=entry_id))
+        return results
+
+    def update_entry(self, entry_id: str, entry: JournalEntry, *, post: bool) -> EntryResult:
+        self._call("entries.update", write=True)
+        stored = self.store.entries.get(entry_id)
+        if stored is None:
+            raise NotFound(f"memory: no entry {entry_id}", provider=PROVIDER.key)
+        if stored.state != "draft":
+            raise PermanentError(f"memory: entry {entry_id} is posted", provider=PROVIDER.key)
+        entry.check_balanced()
+        stored.entry = entry
+        stored.state = "posted" if post else "draft"
+        if entry.attachment:
+            stored.attachments.append(entry.attachment)
+        return EntryResult(reference=entry.reference, entry_id=entry_id, state=stored.state, number=entry_id)
+
+    def attach_document(self, entry_id: str, attachment: Attachment) -> str:
+        self._call("attachments.create", write=True)
+        self.store.entries[entry_id].attachments.append(attachment)
+        return entry_id
+
+    def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, EntryResult]:
+        self._call("entries.find")
+        found = {}
+        for reference in references:
+            entry_id = self.store.by_reference.get(reference)
+            if entry_id:
+                stored = self.store.entries.get(entry_id)
+                found[reference] = EntryResult(reference=reference, entry_id=entry_id,
+                                               state=stored.state if stored else "posted")
+        return found

@@ -1,0 +1,13 @@
+from integration_hub.connectors.base import AuthKind, CredentialField, ProviderDescriptor, Role
+
+PROVIDER = ProviderDescriptor(
+    key="memory",
+    name="In-memory books (tests)",
+    description="An invoicing tool and an accounting tool living inside the hub's process. For tests only.",
+    roles=frozenset({Role.SOURCE, Role.TARGET}),
+    auth_kinds=(AuthKind.API_KEY,),
+    connector_path="integration_hub.connectors.memory.connector.MemoryConnector",
+    credential_fields={AuthKind.API_KEY: (CredentialField("store", "Store name"),
+                                          CredentialField("api_key", "API key", secret=True))},
+    features=frozenset({"invoices", "journal_entries", "attachments", "drafts", "partners"}),
+)

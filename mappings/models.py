@@ -1,0 +1,147 @@
+"""A flow (what syncs from where to where, and how) and its mappings."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from tenants.models import Connection, Tenant
+
+
+class Scope(models.TextChoices):
+    ALL = "all", "Sales and purchase invoices"
+    SALES = "sales", "Sales invoices only"
+    PURCHASES = "purchases", "Purchase invoices only"
+
+
+class LabelOption(models.TextChoices):
+    PARTNER_THEN_DESCRIPTION = "partner_then_description", "Third-party line: name; other lines: line description"
+    PARTNER = "partner", "Third-party name on all lines"
+    PARTNER_AND_DESCRIPTION = "partner_and_description", "Third-party name + line description on all lines"
+    PARTNER_AND_NUMBER = "partner_and_number", "Third-party name + invoice number on all lines"
+
+
+class JournalMode(models.TextChoices):
+    BY_KIND = "by_kind", "One sales journal and one purchase journal"
+    BY_SOURCE_JOURNAL = "by_source_journal", "Map each journal of the invoicing tool"
+
+
+class FlowKind(models.TextChoices):
+    INVOICES = "invoices", "Invoices: invoicing tool → accounting"
+
+
+class Flow(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="flows")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=30, choices=FlowKind.choices, default=FlowKind.INVOICES)
+    source = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_source")
+    target = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_target")
+    enabled = models.BooleanField(default=False)
+    schedule_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(5)],
+                                                   help_text="How often the flow runs on its own, in minutes.")
+
+    # configuration
+    start_date = models.DateField(null=True, blank=True, help_text="Invoices dated before this day are never synced.")
+    create_as_draft = models.BooleanField(default=False, help_text="Leave entries as drafts for an accountant to validate.")
+    sync_without_attachment = models.BooleanField(
+        default=True, help_text="When off, invoices without a PDF wait until the PDF is added in the invoicing tool.")
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.ALL)
+    label_option = models.CharField(max_length=40, choices=LabelOption.choices, default=LabelOption.PARTNER_THEN_DESCRIPTION)
+    separate_discounts = models.BooleanField(default=False, help_text="Book discounts on their own accounts.")
+    journal_mode = models.CharField(max_length=30, choices=JournalMode.choices, default=JournalMode.BY_KIND)
+    rounding_tolerance = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.05"), validators=[MinValueValidator(Decimal("0"))],
+        help_text="Largest difference between the invoice total and the sum of its lines booked as rounding.")
+
+    # journals (target ids, with the code shown to people)
+    sales_journal_id = models.CharField(max_length=64, blank=True, default="")
+    sales_journal_label = models.CharField(max_length=200, blank=True, default="")
+    purchase_journal_id = models.CharField(max_length=64, blank=True, default="")
+    purchase_journal_label = models.CharField(max_length=200, blank=True, default="")
+
+    # accounts (target account numbers)
+    default_sales_account = models.CharField(max_length=40, blank=True, default="")
+    default_purchase_account = models.CharField(max_length=40, blank=True, default="")
+    customer_collective_account = models.CharField(max_length=40, blank=True, default="")
+    supplier_collective_account = models.CharField(max_length=40, blank=True, default="")
+    credit_rounding_account = models.CharField(max_length=40, blank=True, default="")
+    debit_rounding_account = models.CharField(max_length=40, blank=True, default="")
+    sales_discount_account = models.CharField(max_length=40, blank=True, default="")
+    purchase_discount_account = models.CharField(max_length=40, blank=True, default="")
+
+    # VAT codes for rounding lines (target ids)
+    sales_rounding_vat_code_id = models.CharField(max_length=64, blank=True, default="")
+    sales_rounding_vat_code_label = models.CharField(max_length=200, blank=True, default="")
+    purchase_rounding_vat_code_id = models.CharField(max_length=64, blank=True, default="")
+    purchase_rounding_vat_code_label = models.CharField(max_length=200, blank=True, default="")
+
+    # where the last complete run stopped reading the source (documents changed since then come next)
+    cursor = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="flow_name_unique_per_tenant")]
+        ordering = ["tenant__name", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        errors = {}
+        if self.source_id and self.source.tenant_id != self.tenant_id:
+            errors["source"] = "The source connection belongs to another tenant."
+        if self.target_id and self.target.tenant_id != self.tenant_id:
+            errors["target"] = "The target connection belongs to another tenant."
+        if self.source_id and self.source.role != "source":
+            errors["source"] = "This connection is not a source (invoicing tool)."
+        if self.target_id and self.target.role != "target":
+            errors["target"] = "This connection is not a target (accounting tool)."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return {"all": ("sale", "purchase"), "sales": ("sale",), "purchases": ("purchase",)}[self.scope]
+
+
+class VatKind(models.TextChoices):
+    SALE = "sale", "Sales"
+    PURCHASE = "purchase", "Purchases"
+
+
+class VatMapping(models.Model):
+    """A tax rate of the invoicing tool -> the VAT code to use in accounting."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="vat_mappings")
+    kind = models.CharField(max_length=10, choices=VatKind.choices)
+    source_tax_id = models.CharField(max_length=64, help_text="Id of the tax rate in the invoicing tool.")
+    source_rate = models.DecimalField(max_digits=7, decimal_places=3, help_text="Rate in percent, e.g. 20.")
+    source_label = models.CharField(max_length=200, blank=True, default="")
+    target_vat_code_id = models.CharField(max_length=64)
+    target_vat_code_label = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flow", "kind", "source_tax_id"], name="one_vat_mapping_per_tax")]
+        ordering = ["flow", "kind", "source_rate"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.source_rate} % → {self.target_vat_code_label or self.target_vat_code_id}"
+
+
+class JournalMapping(models.Model):
+    """A journal of the invoicing tool -> a journal in accounting (journal mode 'by source journal')."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="journal_mappings")
+    source_journal = models.CharField(max_length=120)
+    target_journal_id = models.CharField(max_length=64)
+    target_journal_label = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flow", "source_journal"], name="one_mapping_per_source_journal")]
+        ordering = ["flow", "source_journal"]
+
+    def __str__(self) -> str:
+        return f"{self.source_journal} → {self.target_journal_label or self.target_journal_id}"

@@ -1,0 +1,76 @@
+"""Checks and writes on flows and their mappings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from mappings.models import Flow, JournalMode, VatMapping
+
+
+@dataclass(frozen=True)
+class Problem:
+    step: str  # the wizard step that fixes it
+    message: str
+
+
+class FlowNotReady(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+KIND_WORDS = {"sale": "sales", "purchase": "purchase"}
+
+
+def flow_problems(flow: Flow) -> list[Problem]:
+    """Everything that must be set before the flow may run, each naming the step that sets it."""
+    problems: list[Problem] = []
+    if not flow.source_id:
+        problems.append(Problem("source", "No invoicing tool is connected."))
+    if not flow.target_id:
+        problems.append(Problem("target", "No accounting tool is connected."))
+    if flow.start_date is None:
+        problems.append(Problem("configuration", "The synchronisation start date is not set."))
+    mapped_kinds = set(VatMapping.objects.filter(flow=flow).values_list("kind", flat=True)) if flow.pk else set()
+    for kind in flow.kinds:
+        word = KIND_WORDS[kind]
+        if kind not in mapped_kinds:
+            problems.append(Problem(f"{kind}_vat", f"No {word} VAT rate is mapped to a VAT code."))
+        if not getattr(flow, f"{kind if kind == 'purchase' else 'sales'}_rounding_vat_code_id"):
+            problems.append(Problem("rounding_vat", f"The VAT code for {word} rounding is not set."))
+        if flow.journal_mode == JournalMode.BY_KIND:
+            if not getattr(flow, f"{'sales' if kind == 'sale' else 'purchase'}_journal_id"):
+                problems.append(Problem("journals", f"The {word} journal is not set."))
+        if not getattr(flow, f"default_{'sales' if kind == 'sale' else 'purchase'}_account"):
+            problems.append(Problem("accounts", f"The default {word} account is not set."))
+        collective = "customer_collective_account" if kind == "sale" else "supplier_collective_account"
+        if not getattr(flow, collective):
+            who = "customer" if kind == "sale" else "supplier"
+            problems.append(Problem("accounts", f"The {who} collective account is not set."))
+        if flow.separate_discounts and not getattr(flow, f"{'sales' if kind == 'sale' else 'purchase'}_discount_account"):
+            problems.append(Problem("discounts", f"Discounts go to their own account but the {word} discount account is not set."))
+    if flow.journal_mode == JournalMode.BY_SOURCE_JOURNAL and flow.pk and not flow.journal_mappings.exists():
+        problems.append(Problem("journals", "No journal of the invoicing tool is mapped to an accounting journal."))
+    if not flow.credit_rounding_account:
+        problems.append(Problem("accounts", "The credit rounding account is not set."))
+    if not flow.debit_rounding_account:
+        problems.append(Problem("accounts", "The debit rounding account is not set."))
+    return problems
+
+
+def flow_check_ready(flow: Flow) -> None:
+    problems = flow_problems(flow)
+    if problems:
+        raise FlowNotReady(problems)
+
+
+@transaction.atomic
+def vat_mapping_set(*, flow: Flow, kind: str, source_tax_id: str, source_rate, source_label: str = "",
+                    target_vat_code_id: str, target_vat_code_label: str = "") -> VatMapping:
+    mapping, _ = VatMapping.objects.update_or_create(
+        flow=flow, kind=kind, source_tax_id=source_tax_id,
+        defaults={"source_rate": source_rate, "source_label": source_label,
+                  "target_vat_code_id": target_vat_code_id, "target_vat_code_label": target_vat_code_label},
+    )
+    return mapping

@@ -1,0 +1,640 @@
+"""The invoices sync engine: source documents in, balanced entries out, exactly once.
+
+How "exactly once" holds, even if the process dies at any instant:
+1. before an entry is sent, its document is written as `pending` with the hub's reference and the
+   fingerprint being sent (committed);
+2. the target receives the entry with that reference on it;
+3. the binding is written `synced` with the target's id.
+A crash between 1 and 3 leaves `pending` documents; the next run asks the target for their
+references before sending anything, and binds what it finds instead of creating it again.
+Runs of one flow never overlap (a partial unique index allows one queued-or-running run per flow).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, Iterable, Iterator
+
+from django.db import transaction
+from django.utils import timezone
+
+from integration_hub.connectors import registry
+from integration_hub.connectors.errors import (
+    AuthenticationError,
+    ConnectorError,
+    NeedsReauthorization,
+    NotFound,
+    PermanentError,
+)
+from integration_hub.connectors.http import CallLog
+from integration_hub.connectors.types import Invoice, JournalEntry, Partner, Scope
+from mappings.models import Flow, JournalMapping, VatMapping
+from syncs import catalogue
+from syncs.entries import DocumentProblem, FlowSettings, TargetCatalog, build_entry, precheck, rate_key, reference_for
+from syncs.fingerprint import invoice_fingerprint
+from syncs.models import (
+    DocumentOutcome,
+    DocumentStatus,
+    ErrorStatus,
+    PartnerLink,
+    RunStatus,
+    SyncDocument,
+    SyncError,
+    SyncRun,
+)
+from tenants.models import Connection, ConnectionStatus
+from tenants.services import connection_mark, connection_read_credentials, connection_store_credentials
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+LISTING_MARGIN = dt.timedelta(minutes=2)  # clock skew between the hub and the source
+
+
+class RunAborted(Exception):
+    """The run cannot go on (connection refused, target unreachable, lock lost)."""
+
+
+@dataclass
+class Preview:
+    """What a dry run would do with one document."""
+
+    invoice: Invoice
+    action: str  # create | update | unchanged | waiting | error | skipped
+    entry: JournalEntry | None = None
+    problem: DocumentProblem | None = None
+
+
+@dataclass
+class Counts:
+    seen: int = 0
+    synced: int = 0
+    errors: int = 0
+    waiting: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class _Work:
+    invoice: Invoice
+    doc: SyncDocument | None
+    fingerprint: str
+    action: str = "create"  # create | update | bind
+    entry: JournalEntry | None = None
+    problem: DocumentProblem | None = None
+    waiting: bool = False
+    attachment: object = None
+    partner_target_id: str = ""
+    result_entry_id: str = ""
+    result_state: str = ""
+    result_number: str = ""
+    done_action: str = ""
+
+
+def chunked(iterable: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(iterable)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def flow_settings(flow: Flow) -> FlowSettings:
+    vat_by_tax, vat_by_rate = {}, {}
+    for mapping in VatMapping.objects.filter(flow=flow):
+        vat_by_tax[(mapping.kind, mapping.source_tax_id)] = mapping.target_vat_code_id
+        vat_by_rate.setdefault((mapping.kind, rate_key(mapping.source_rate)), mapping.target_vat_code_id)
+    journal_map = dict(JournalMapping.objects.filter(flow=flow).values_list("source_journal", "target_journal_id"))
+    return FlowSettings(
+        flow_id=flow.pk,
+        label_option=flow.label_option,
+        separate_discounts=flow.separate_discounts,
+        journal_mode=flow.journal_mode,
+        tolerance=flow.rounding_tolerance,
+        base_currency=flow.tenant.base_currency,
+        journals={"sale": flow.sales_journal_id, "purchase": flow.purchase_journal_id},
+        journal_map=journal_map,
+        default_accounts={"sale": flow.default_sales_account, "purchase": flow.default_purchase_account},
+        collectives={"sale": flow.customer_collective_account, "purchase": flow.supplier_collective_account},
+        discount_accounts={"sale": flow.sales_discount_account, "purchase": flow.purchase_discount_account},
+        credit_rounding_account=flow.credit_rounding_account,
+        debit_rounding_account=flow.debit_rounding_account,
+        rounding_vat={"sale": flow.sales_rounding_vat_code_id, "purchase": flow.purchase_rounding_vat_code_id},
+        vat_by_tax=vat_by_tax,
+        vat_by_rate=vat_by_rate,
+    )
+
+
+def open_connector(connection: Connection, call_log: CallLog):
+    credentials = connection_read_credentials(connection=connection)
+    if credentials is None:
+        raise RunAborted(f"The credentials of “{connection.name}” cannot be decrypted; enter them again.")
+    try:
+        descriptor = registry.get(connection.provider)
+    except registry.NotRegistered:
+        raise RunAborted(f"The provider '{connection.provider}' of “{connection.name}” is not enabled on this hub.") from None
+
+    def save_credentials(values: dict) -> None:
+        connection_store_credentials(connection=connection, credentials=values)
+
+    return descriptor.connector(credentials, auth_kind=connection.auth_kind, call_log=call_log,
+                                on_credentials_changed=save_credentials)
+
+
+class Engine:
+    def __init__(self, flow: Flow, *, run: SyncRun | None = None, dry_run: bool = False, batch_size: int = BATCH_SIZE,
+                 progress: Callable[[int, int | None], None] | None = None, limit: int | None = None) -> None:
+        self.flow = flow
+        self.run = run
+        self.dry_run = dry_run
+        self.batch_size = batch_size
+        self.progress = progress
+        self.limit = limit
+        self.call_log = CallLog()
+        self.counts = Counts()
+        self.previews: list[Preview] = []
+        self.done: set[str] = set()
+        self.settings = flow_settings(flow)
+        self.scope = Scope(flow.scope)
+        self._catalog: TargetCatalog | None = None
+        self._verified_partners: set[str] = set()
+        self.total: int | None = None
+        self.cursor_after: dt.datetime | None = None
+        self.source = _Side(open_connector(flow.source, self.call_log), "source")
+        self.target = _Side(open_connector(flow.target, self.call_log), "target")
+
+    # --- reference data -------------------------------------------------------------------------
+    @property
+    def catalog(self) -> TargetCatalog:
+        if self._catalog is None:
+            accounts = {a.number: a for a in self.target.list_accounts()}
+            vat_codes = {v.id: v for v in self.target.list_vat_codes()}
+            self._catalog = TargetCatalog(accounts=accounts, vat_codes=vat_codes)
+        return self._catalog
+
+    # --- the run ------------------------------------------------------------------------------
+    def execute(self, *, since: dt.datetime | None = None, document_ids: list[int] | None = None) -> list[Preview]:
+        """Run the flow. Raises RunAborted (or a ConnectorError) when the run cannot finish."""
+        flow = self.flow
+        floor = (dt.datetime.combine(flow.start_date, dt.time.min, tzinfo=dt.timezone.utc)
+                 if flow.start_date else None)
+        cursor = since if since is not None else flow.cursor
+        if cursor is None or (floor is not None and cursor < floor):
+            cursor = floor
+        listing_started = timezone.now() - LISTING_MARGIN
+        try:
+            if document_ids:
+                retry = SyncDocument.objects.filter(flow=flow, pk__in=document_ids)
+                self._process_known(retry)
+            else:
+                self._process_known(self._documents_to_retry())
+                self.total = self.source.count_invoices(since=cursor, scope=self.scope)
+                stream = self.source.list_invoices(since=cursor, scope=self.scope, page_size=100)
+                if self.limit:
+                    stream = islice(stream, self.limit)
+                for batch in chunked(stream, self.batch_size):
+                    self._process_batch(batch)
+                if not self.dry_run and not self.limit:
+                    self.cursor_after = listing_started
+        finally:
+            self.close()
+        return self.previews
+
+    def close(self) -> None:
+        for connector in (self.source, self.target):
+            try:
+                connector.close()
+            except Exception:  # noqa: BLE001 - closing must never hide the real outcome
+                logger.debug("closing a connector failed", exc_info=True)
+
+    def _documents_to_retry(self):
+        manual_only = [code for code, entry in catalogue.CATALOGUE.items() if not entry.retry_automatically]
+        blocked = SyncError.objects.filter(flow=self.flow, status=ErrorStatus.OPEN, code__in=manual_only)
+        return (SyncDocument.objects.filter(flow=self.flow, status__in=[DocumentStatus.ERROR, DocumentStatus.WAITING,
+                                                                          DocumentStatus.PENDING])
+                .exclude(pk__in=blocked.values("document_id")).order_by("pk"))
+
+    def _process_known(self, documents) -> None:
+        """Documents already known to the hub (errors, waiting, pending): fetched again by id."""
+        for chunk in chunked(documents.iterator(chunk_size=500), self.batch_size):
+            by_source = {doc.source_id: doc for doc in chunk}
+            invoices = self.source.get_invoices(list(by_source))
+            found = {invoice.id for invoice in invoices}
+            gone = [doc for source_id, doc in by_source.items() if source_id not in found]
+            if gone and not self.dry_run:
+                self._forget(gone)
+            if invoices:
+                self._process_batch(invoices, retrying=True)
+
+    def _forget(self, documents: list[SyncDocument]) -> None:
+        """Documents deleted in the source: nothing left to sync, their errors are closed."""
+        now = timezone.now()
+        ids = [d.pk for d in documents if not d.target_entry_id]
+        SyncDocument.objects.filter(pk__in=ids).update(status=DocumentStatus.SKIPPED, updated_at=now)
+        SyncError.objects.filter(document_id__in=ids, status=ErrorStatus.OPEN).update(
+            status=ErrorStatus.RESOLVED, resolved_at=now,
+            resolution_note="The document no longer exists in the invoicing tool.")
+        self.counts.skipped += len(ids)
+
+    # --- one batch ------------------------------------------------------------------------------
+    def _classify(self, invoices: list[Invoice], retrying: bool) -> list[_Work]:
+        ids = [i.id for i in invoices if i.id not in self.done]
+        docs = {d.source_id: d for d in SyncDocument.objects.filter(flow=self.flow, source_id__in=ids)}
+        work: list[_Work] = []
+        for invoice in invoices:
+            if invoice.id in self.done:
+                continue
+            self.done.add(invoice.id)
+            self.counts.seen += 1
+            if (self.flow.start_date and invoice.issue_date and invoice.issue_date < self.flow.start_date) \
+                    or not self.scope.includes(invoice.kind):
+                self.counts.skipped += 1
+                self._preview(invoice, "skipped")
+                continue
+            fingerprint = invoice_fingerprint(invoice)
+            doc = docs.get(invoice.id)
+            item = _Work(invoice=invoice, doc=doc, fingerprint=fingerprint)
+            if doc is not None:
+                unchanged = doc.source_version == fingerprint
+                if unchanged and doc.status in (DocumentStatus.SYNCED, DocumentStatus.SKIPPED):
+                    self._preview(invoice, "unchanged")
+                    continue
+                if doc.status == DocumentStatus.PENDING and doc.pending_version:
+                    item.action = "bind"  # a previous run may have created it: ask the target first
+                elif doc.target_entry_id:
+                    if doc.target_state == "posted":
+                        if unchanged:
+                            self._preview(invoice, "unchanged")
+                            continue
+                        item.problem = DocumentProblem(
+                            catalogue.POSTED_ENTRY_CHANGED,
+                            f"Invoice {invoice.number} changed after its entry {doc.target_number or doc.target_entry_id} "
+                            "was posted in accounting.", details={"entry": doc.target_entry_id})
+                    else:
+                        item.action = "update"
+            work.append(item)
+        return work
+
+    def _process_batch(self, invoices: list[Invoice], retrying: bool = False) -> None:
+        work = self._classify(invoices, retrying)
+        if work:
+            ready = [w for w in work if w.problem is None]
+            self._precheck(ready)
+            ready = [w for w in ready if w.problem is None]
+            self._attachments(ready)
+            ready = [w for w in ready if w.problem is None and not w.waiting]
+            self._partners(ready)
+            for item in ready:
+                if item.problem is None:
+                    self._build(item)
+            if self.dry_run:
+                for item in work:
+                    self._preview_work(item)
+            else:
+                self._send(work)
+        if self.progress:
+            self.progress(self.counts.seen, self.total)
+        if self.run is not None and not self.dry_run:
+            self._heartbeat()
+
+    def _precheck(self, items: list[_Work]) -> None:
+        catalog = self.catalog
+        for item in items:
+            try:
+                precheck(item.invoice, self.settings, catalog)
+            except DocumentProblem as problem:
+                item.problem = problem
+
+    def _attachments(self, items: list[_Work]) -> None:
+        for item in items:
+            invoice = item.invoice
+            if self.dry_run:
+                item.waiting = not invoice.has_attachment and not self.flow.sync_without_attachment
+                continue
+            attachment = None
+            if invoice.has_attachment:
+                try:
+                    attachment = self.source.get_attachment(invoice)
+                except (PermanentError, NotFound) as exc:
+                    item.problem = DocumentProblem(catalogue.PDF, f"The file of invoice {invoice.number} cannot be read: {exc}",
+                                                   provider_message=exc.provider_message)
+                    continue
+            if attachment is None and not self.flow.sync_without_attachment:
+                item.waiting = True
+            item.attachment = attachment
+
+    def _partners(self, items: list[_Work]) -> None:
+        flow = self.flow
+        needed: dict[str, Partner] = {}
+        for item in items:
+            partner = item.invoice.partner
+            needed.setdefault(partner.id, partner)
+        if not needed:
+            return
+        links = {link.source_partner_id: link for link in PartnerLink.objects.filter(
+            source=flow.source, target=flow.target, source_partner_id__in=list(needed))}
+        to_verify = sorted({l.target_partner_id for l in links.values()} - self._verified_partners)
+        if to_verify:
+            self._verified_partners |= self.target.existing_partner_ids(to_verify)
+        resolved: dict[str, str] = {}
+        problems: dict[str, DocumentProblem] = {}
+        for source_id, link in links.items():
+            if link.target_partner_id in self._verified_partners:
+                resolved[source_id] = link.target_partner_id
+            else:
+                problems[source_id] = DocumentProblem(
+                    catalogue.PARTNER_NOT_FOUND,
+                    f"The third party “{link.name}” was linked to {link.target_partner_id} in accounting, which no longer exists.",
+                    details={"target_partner": link.target_partner_id})
+        unlinked = [p for pid, p in needed.items() if pid not in links]
+        if unlinked:
+            matches = self.target.match_partners(unlinked)
+            kinds = {item.invoice.partner.id: item.invoice.kind for item in items}
+            for partner in unlinked:
+                if partner.id in matches:
+                    found, rule = matches[partner.id]
+                    resolved[partner.id] = found.id
+                    self._link(partner, found.id, rule)
+                elif self.dry_run:
+                    resolved[partner.id] = ""
+                else:
+                    try:
+                        created = self.target.create_partner(
+                            partner, kind="customer" if str(kinds[partner.id]) == "sale" else "supplier")
+                    except (PermanentError, NotFound) as exc:
+                        problems[partner.id] = DocumentProblem(
+                            catalogue.TARGET_REJECTED, f"The accounting tool refused to create the third party “{partner.name}”.",
+                            provider_message=exc.provider_message or str(exc))
+                        continue
+                    resolved[partner.id] = created.id
+                    self._verified_partners.add(created.id)
+                    self._link(partner, created.id, "created")
+        for item in items:
+            pid = item.invoice.partner.id
+            if pid in problems:
+                item.problem = problems[pid]
+            else:
+                item.partner_target_id = resolved.get(pid, "")
+
+    def _link(self, partner: Partner, target_id: str, rule: str) -> None:
+        if self.dry_run:
+            return
+        PartnerLink.objects.get_or_create(
+            source=self.flow.source, target=self.flow.target, source_partner_id=partner.id,
+            defaults={"tenant_id": self.flow.tenant_id, "target_partner_id": target_id, "name": partner.name[:200],
+                      "matched_by": rule})
+
+    def _build(self, item: _Work) -> None:
+        try:
+            item.entry = build_entry(item.invoice, self.settings, self.catalog, partner_target_id=item.partner_target_id,
+                                     reference=item.doc.reference if item.doc else None)
+        except DocumentProblem as problem:
+            item.problem = problem
+            return
+        except ValueError as exc:  # unbalanced: never leaves the hub
+            item.problem = DocumentProblem(catalogue.AMOUNT_VALIDATION, f"The entry would not balance: {exc}")
+            return
+        item.entry.attachment = item.attachment
+
+    # --- dry run -----------------------------------------------------------------------------
+    def _preview(self, invoice: Invoice, action: str, **kwargs) -> None:
+        if self.dry_run:
+            self.previews.append(Preview(invoice=invoice, action=action, **kwargs))
+
+    def _preview_work(self, item: _Work) -> None:
+        if item.problem is not None:
+            self.counts.errors += 1
+            self._preview(item.invoice, "error", problem=item.problem)
+        elif item.waiting:
+            self.counts.waiting += 1
+            self._preview(item.invoice, "waiting")
+        else:
+            self._preview(item.invoice, "update" if item.action == "update" else "create", entry=item.entry)
+
+    # --- sending and recording ---------------------------------------------------------------
+    def _ensure_still_owner(self) -> None:
+        if self.run is not None and not SyncRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING,
+                                                               worker=self.run.worker).exists():
+            raise RunAborted("This run was stopped or taken over by another worker; it stops here.")
+
+    def _send(self, work: list[_Work]) -> None:
+        sendable = [w for w in work if w.problem is None and not w.waiting and w.entry is not None]
+        self._write_ahead(work, sendable)
+        # Entries a crashed run may already have created: find them by reference, never create twice.
+        to_bind = [w for w in sendable if w.action == "bind"]
+        if to_bind:
+            self._ensure_still_owner()
+            found = self.target.find_entries_by_reference([w.doc.reference for w in to_bind])
+            for item in to_bind:
+                existing = found.get(item.doc.reference)
+                if existing is None:
+                    item.action = "create"
+                elif item.doc.pending_version == item.fingerprint:
+                    item.result_entry_id, item.result_state, item.result_number = (
+                        existing.entry_id, existing.state, existing.number)
+                    item.done_action = "linked"
+                elif existing.state == "draft":
+                    item.action, item.doc.target_entry_id = "update", existing.entry_id
+                else:
+                    item.problem = DocumentProblem(catalogue.POSTED_ENTRY_CHANGED,
+                                                   f"Invoice {item.invoice.number} changed after its entry was posted.")
+        creates = [w for w in sendable if w.action == "create" and w.problem is None]
+        updates = [w for w in sendable if w.action == "update" and w.problem is None]
+        post = not self.flow.create_as_draft
+        if creates:
+            self._ensure_still_owner()
+            results = self.target.create_entries([w.entry for w in creates], post=post)
+            for item, result in zip(creates, results):
+                if result.ok:
+                    item.result_entry_id, item.result_state, item.result_number = (
+                        result.entry_id, result.state, result.number)
+                    item.done_action = "created"
+                else:
+                    item.problem = self._target_problem(item, result.error)
+        for item in updates:
+            self._ensure_still_owner()
+            try:
+                result = self.target.update_entry(item.doc.target_entry_id, item.entry, post=post)
+            except (PermanentError, NotFound) as exc:
+                item.problem = self._target_problem(item, exc)
+                continue
+            if result.ok:
+                item.result_entry_id, item.result_state, item.result_number = (
+                    result.entry_id, result.state, result.number)
+                item.done_action = "updated"
+            else:
+                item.problem = self._target_problem(item, result.error)
+        self._record(work)
+
+    def _target_problem(self, item: _Work, error: Exception | None) -> DocumentProblem:
+        if isinstance(error, ConnectorError) and error.retryable:
+            raise error  # temporary: stop the run, the document stays pending and is checked next time
+        provider_message = getattr(error, "provider_message", "") or ""
+        return DocumentProblem(catalogue.TARGET_REJECTED,
+                               f"The accounting tool refused the entry of invoice {item.invoice.number}: {error}",
+                               provider_message=provider_message)
+
+    def _doc_fields(self, item: _Work, doc: SyncDocument) -> None:
+        invoice = item.invoice
+        doc.source_number = invoice.number[:128]
+        doc.kind = str(invoice.kind)
+        doc.is_credit_note = invoice.is_credit_note
+        doc.partner_name = (invoice.partner.name if invoice.partner else "")[:200]
+        doc.issue_date = invoice.issue_date
+        doc.total_amount = invoice.total_amount
+        doc.currency = invoice.currency[:3]
+        doc.source_updated_at = invoice.updated_at
+        doc.last_run = self.run
+
+    @transaction.atomic
+    def _write_ahead(self, work: list[_Work], sendable: list[_Work]) -> None:
+        """Every document gets its row; those about to be sent are marked pending (committed first)."""
+        new_docs = []
+        changed = []
+        sending = {id(w) for w in sendable}
+        for item in work:
+            doc = item.doc
+            if doc is None:
+                doc = SyncDocument(tenant_id=self.flow.tenant_id, flow=self.flow, source_id=item.invoice.id,
+                                   reference=reference_for(self.flow.pk, item.invoice.id))
+                item.doc = doc
+                new_docs.append(doc)
+            else:
+                changed.append(doc)
+            self._doc_fields(item, doc)
+            if id(item) in sending:
+                if item.action != "bind":
+                    doc.pending_version = item.fingerprint
+                doc.status = DocumentStatus.PENDING if not doc.target_entry_id else doc.status
+                if item.entry is not None:
+                    item.entry.reference = doc.reference
+        if new_docs:
+            SyncDocument.objects.bulk_create(new_docs)
+            if any(d.pk is None for d in new_docs):  # backends that do not return ids
+                ids = {d.source_id: d.pk for d in SyncDocument.objects.filter(
+                    flow=self.flow, source_id__in=[d.source_id for d in new_docs])}
+                for d in new_docs:
+                    d.pk = d.id = ids[d.source_id]
+        if changed:
+            SyncDocument.objects.bulk_update(changed, ["source_number", "kind", "is_credit_note", "partner_name",
+                                                       "issue_date", "total_amount", "currency", "source_updated_at",
+                                                       "last_run", "pending_version", "status", "updated_at"])
+
+    @transaction.atomic
+    def _record(self, work: list[_Work]) -> None:
+        now = timezone.now()
+        outcomes: list[DocumentOutcome] = []
+        synced_ids, problem_items = [], []
+        docs = []
+        for item in work:
+            doc = item.doc
+            doc.updated_at = now
+            if item.problem is not None:
+                doc.status = DocumentStatus.ERROR
+                doc.pending_version = ""
+                if item.problem.code == catalogue.POSTED_ENTRY_CHANGED:
+                    doc.source_version = item.fingerprint  # reported once, not at every run
+                problem_items.append(item)
+                self.counts.errors += 1
+                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
+                                                error_code=item.problem.code, message=item.problem.message[:2000]))
+            elif item.waiting:
+                doc.status = DocumentStatus.WAITING
+                doc.pending_version = ""
+                self.counts.waiting += 1
+                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.WAITING,
+                                                message="No attachment in the invoicing tool yet."))
+            elif item.result_entry_id:
+                doc.status = DocumentStatus.SYNCED
+                doc.target_entry_id = item.result_entry_id
+                doc.target_state = item.result_state
+                doc.target_number = item.result_number[:128]
+                doc.source_version = item.fingerprint
+                doc.pending_version = ""
+                doc.synced_at = now
+                synced_ids.append(doc.pk)
+                self.counts.synced += 1
+                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.SYNCED,
+                                                action=item.done_action))
+            docs.append(doc)
+        SyncDocument.objects.bulk_update(docs, ["status", "target_entry_id", "target_state", "target_number",
+                                                "source_version", "pending_version", "synced_at", "updated_at"])
+        if self.run is not None and outcomes:
+            DocumentOutcome.objects.bulk_create(outcomes)
+        if synced_ids:
+            SyncError.objects.filter(document_id__in=synced_ids, status=ErrorStatus.OPEN).update(
+                status=ErrorStatus.RESOLVED, resolved_at=now,
+                resolution_note=f"Synced by run {self.run.pk if self.run else '-'}.")
+        if problem_items:
+            self._open_errors(problem_items, now)
+
+    def _open_errors(self, items: list[_Work], now) -> None:
+        open_errors = {e.document_id: e for e in SyncError.objects.filter(
+            document_id__in=[i.doc.pk for i in items], status=ErrorStatus.OPEN)}
+        to_create, to_update = [], []
+        for item in items:
+            problem = item.problem
+            existing = open_errors.get(item.doc.pk)
+            if existing is not None:
+                existing.code, existing.message = problem.code, problem.message
+                existing.provider_message, existing.details = problem.provider_message, problem.details
+                existing.occurrences += 1
+                existing.run, existing.last_seen_at = self.run, now
+                to_update.append(existing)
+            else:
+                to_create.append(SyncError(tenant_id=self.flow.tenant_id, flow=self.flow, document=item.doc,
+                                           run=self.run, code=problem.code, message=problem.message,
+                                           provider_message=problem.provider_message, details=problem.details))
+        if to_create:
+            SyncError.objects.bulk_create(to_create)
+        if to_update:
+            SyncError.objects.bulk_update(to_update, ["code", "message", "provider_message", "details", "occurrences",
+                                                      "run", "last_seen_at"])
+
+    def _heartbeat(self) -> None:
+        c = self.counts
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            heartbeat_at=timezone.now(), seen_count=c.seen, total_count=self.total, synced_count=c.synced,
+            error_count=c.errors, waiting_count=c.waiting, skipped_count=c.skipped,
+            external_calls=len(self.call_log))
+
+
+def connection_failed(connection: Connection, error: Exception) -> None:
+    status = ConnectionStatus.NEEDS_REAUTH if isinstance(error, NeedsReauthorization) else ConnectionStatus.ERROR
+    connection_mark(connection=connection, status=status, message=str(error))
+
+
+class _Side:
+    """Wraps a connector so any ConnectorError it raises says which side (source/target) it came from."""
+
+    def __init__(self, connector, side: str) -> None:
+        self._connector, self._side = connector, side
+
+    def __getattr__(self, name):
+        attribute = getattr(self._connector, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            try:
+                result = attribute(*args, **kwargs)
+            except ConnectorError as exc:
+                exc.side = self._side
+                raise
+            return self._iterate(result) if inspect.isgenerator(result) else result
+
+        return call
+
+    def _iterate(self, iterator):
+        try:
+            yield from iterator
+        except ConnectorError as exc:
+            exc.side = self._side
+            raise

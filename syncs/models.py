@@ -1,0 +1,204 @@
+"""Runs, the per-document binding and outcomes, errors, and third-party links."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from mappings.models import Flow
+from tenants.models import Connection, Tenant
+
+
+class Trigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "Manual (sync now)"
+    RETRY = "retry", "Retry"
+    WEBHOOK = "webhook", "Webhook"
+    RECOVERY = "recovery", "Recovery after a stopped worker"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Partial (some documents failed)"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class SyncRun(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="runs")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=120, blank=True, default="", help_text="host:pid of the process running it")
+    # counts per outcome
+    seen_count = models.PositiveIntegerField(default=0)
+    total_count = models.PositiveIntegerField(null=True, blank=True, help_text="Documents to look at, when known")
+    synced_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    waiting_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    cursor_before = models.DateTimeField(null=True, blank=True)
+    cursor_after = models.DateTimeField(null=True, blank=True)
+    external_calls = models.PositiveIntegerField(default=0)
+    call_log = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True, default="")
+    # a retry run only looks at these documents (SyncDocument ids); empty: the whole flow
+    document_ids = models.JSONField(default=list, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="run_tenant_recent"),
+            models.Index(fields=["flow", "-created_at"], name="run_flow_recent"),
+            models.Index(fields=["status"], name="run_status"),
+        ]
+        constraints = [
+            # At most one queued-or-running run per flow: runs of a flow never overlap.
+            models.UniqueConstraint(fields=["flow"], condition=Q(status__in=["queued", "running"]),
+                                    name="one_active_run_per_flow"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.flow} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Being sent"
+    SYNCED = "synced", "Synced"
+    ERROR = "error", "Error"
+    WAITING = "waiting", "Waiting for attachment"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SyncDocument(models.Model):
+    """One source document of a flow, and what it became in the target (the binding)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="documents")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="documents")
+    source_id = models.CharField(max_length=128)
+    source_number = models.CharField(max_length=128, blank=True, default="")
+    kind = models.CharField(max_length=10, default="sale")
+    is_credit_note = models.BooleanField(default=False)
+    partner_name = models.CharField(max_length=200, blank=True, default="")
+    issue_date = models.DateField(null=True, blank=True)
+    total_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    source_version = models.CharField(max_length=64, blank=True, default="", help_text="fingerprint of what was synced")
+    pending_version = models.CharField(max_length=64, blank=True, default="",
+                                       help_text="fingerprint being sent; set before the target is called")
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    reference = models.CharField(max_length=160, help_text="the hub's reference, written on the entry in the target")
+    target_entry_id = models.CharField(max_length=128, blank=True, default="")
+    target_state = models.CharField(max_length=10, blank=True, default="")
+    target_number = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=10, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    last_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "source_id"], name="one_binding_per_source_document"),
+            models.UniqueConstraint(fields=["flow", "reference"], name="one_binding_per_reference"),
+        ]
+        indexes = [
+            models.Index(fields=["flow", "status"], name="document_flow_status"),
+            models.Index(fields=["tenant", "status"], name="document_tenant_status"),
+            models.Index(fields=["source_number"], name="document_number"),
+        ]
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.source_number or self.source_id
+
+
+class DocumentOutcome(models.Model):
+    """What one run did with one document: the document's history across runs."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="outcomes")
+    document = models.ForeignKey(SyncDocument, on_delete=models.CASCADE, related_name="outcomes")
+    status = models.CharField(max_length=10, choices=DocumentStatus.choices)
+    action = models.CharField(max_length=20, blank=True, default="",
+                              help_text="created | updated | linked | none")
+    error_code = models.CharField(max_length=80, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["document", "-at"], name="outcome_document_recent")]
+
+
+class ErrorStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+    IGNORED = "ignored", "Ignored"
+
+
+class SyncError(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_errors")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="sync_errors")
+    document = models.ForeignKey(SyncDocument, on_delete=models.CASCADE, related_name="errors")
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="errors")
+    code = models.CharField(max_length=80)
+    message = models.TextField()
+    provider_message = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=ErrorStatus.choices, default=ErrorStatus.OPEN)
+    occurrences = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["document"], condition=Q(status="open"), name="one_open_error_per_document"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "code"], name="error_tenant_status_code"),
+            models.Index(fields=["flow", "status"], name="error_flow_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} on {self.document}"
+
+
+class PartnerLink(models.Model):
+    """A third party of the source and the third party it matched or became in the target."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="partner_links")
+    source = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    source_partner_id = models.CharField(max_length=128)
+    target_partner_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=200, blank=True, default="")
+    matched_by = models.CharField(max_length=30, blank=True, default="",
+                                  help_text="auxiliary_account | vat_number | registration_number | name | created")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target", "source_partner_id"], name="one_link_per_source_partner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.source_partner_id} → {self.target_partner_id})"

@@ -1,0 +1,265 @@
+"""Starting, running, recovering runs; activating flows; resolving errors."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from integration_hub.connectors.errors import AuthenticationError, ConnectorError, RateLimited
+from mappings.models import Flow
+from mappings.services import flow_check_ready
+from syncs.engine import Engine, RunAborted, connection_failed, worker_identity
+from syncs.models import (
+    ACTIVE_RUN_STATUSES,
+    DocumentStatus,
+    ErrorStatus,
+    RunStatus,
+    SyncDocument,
+    SyncError,
+    SyncRun,
+    Trigger,
+)
+from tenants.models import ConnectionStatus
+
+logger = logging.getLogger(__name__)
+
+STALE_AFTER_SECONDS = getattr(settings, "HUB_RUN_STALE_AFTER", 600)
+RUN_TASK = "syncs.tasks.execute_run"
+
+
+# --- requesting runs ----------------------------------------------------------------------------
+def active_run(flow: Flow) -> SyncRun | None:
+    return SyncRun.objects.filter(flow=flow, status__in=ACTIVE_RUN_STATUSES).first()
+
+
+def run_request(*, flow: Flow, trigger: str = Trigger.MANUAL, user=None, document_ids: list[int] | None = None,
+                enqueue: bool = True) -> tuple[SyncRun, bool]:
+    """Queue a run of the flow. Returns (run, created); an active run is returned instead of a second one."""
+    current = active_run(flow)
+    if current is not None and run_is_stale(current):
+        recover_run(current, requeue=False)
+        current = None
+    if current is not None:
+        return current, False
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(tenant_id=flow.tenant_id, flow=flow, trigger=trigger,
+                                         requested_by=user if user and user.is_authenticated else None,
+                                         document_ids=list(document_ids or []), cursor_before=flow.cursor)
+    except IntegrityError:  # another request won the race: one active run per flow
+        return active_run(flow), False
+    if enqueue:
+        transaction.on_commit(lambda: async_task(RUN_TASK, run.pk, task_name=f"run-{run.pk}",
+                                                 group=f"flow-{flow.pk}"))
+    return run, True
+
+
+def retry_documents(*, documents: list[SyncDocument], user=None) -> tuple[SyncRun | None, bool]:
+    """Queue a retry run for these documents of one flow."""
+    if not documents:
+        return None, False
+    flow = documents[0].flow
+    return run_request(flow=flow, trigger=Trigger.RETRY, user=user, document_ids=[d.pk for d in documents])
+
+
+def retry_open_errors(*, flow: Flow, user=None) -> tuple[SyncRun | None, bool]:
+    ids = list(SyncError.objects.filter(flow=flow, status=ErrorStatus.OPEN).values_list("document_id", flat=True))
+    if not ids:
+        return None, False
+    return run_request(flow=flow, trigger=Trigger.RETRY, user=user, document_ids=ids)
+
+
+# --- executing runs -----------------------------------------------------------------------------
+def claim_run(run_id: int) -> SyncRun | None:
+    """Move a queued run to running for this process; None when it is not (or no longer) queued."""
+    now = timezone.now()
+    claimed = SyncRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_identity())
+    if not claimed:
+        return None
+    return SyncRun.objects.select_related("flow", "flow__tenant", "flow__source", "flow__target").get(pk=run_id)
+
+
+def execute_run(run_id: int, *, progress=None) -> SyncRun | None:
+    """Run a queued run to its end. Idempotent: a run that is not queued is left alone."""
+    run = SyncRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    if run.status == RunStatus.RUNNING and run_is_stale(run):
+        recover_run(run)
+        return None
+    run = claim_run(run_id)
+    if run is None:
+        return None
+    flow = run.flow
+    engine = None
+    status, message = RunStatus.SUCCEEDED, ""
+    try:
+        engine = Engine(flow, run=run, progress=progress)
+        engine.execute(document_ids=run.document_ids or None)
+    except RateLimited as exc:
+        status, message = RunStatus.FAILED, f"{exc}. The run will be retried."
+        _retry_later(flow, exc.retry_after or 60)
+    except AuthenticationError as exc:
+        side = getattr(exc, "side", "target")
+        connection = flow.source if side == "source" else flow.target
+        connection_failed(connection, exc)
+        status = RunStatus.FAILED
+        message = (f"The {side} “{connection.name}” refused the hub's credentials ({exc}). "
+                   "An owner must connect it again; runs stop until then.")
+    except (RunAborted, ConnectorError) as exc:
+        status, message = RunStatus.FAILED, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a run must always end with a status, never stay "running"
+        logger.exception("run %s crashed", run.pk)
+        status, message = RunStatus.FAILED, f"Unexpected error: {type(exc).__name__}: {exc}"
+    finish_run(run, engine, status, message)
+    return run
+
+
+def finish_run(run: SyncRun, engine: Engine | None, status: str, message: str) -> None:
+    counts = engine.counts if engine else None
+    if status == RunStatus.SUCCEEDED and counts and counts.errors:
+        status = RunStatus.PARTIAL
+    now = timezone.now()
+    with transaction.atomic():
+        updates = {"status": status, "finished_at": now, "heartbeat_at": now, "message": message[:4000]}
+        if engine is not None:
+            updates.update(
+                seen_count=counts.seen, total_count=engine.total, synced_count=counts.synced,
+                error_count=counts.errors, waiting_count=counts.waiting, skipped_count=counts.skipped,
+                external_calls=len(engine.call_log), call_log=engine.call_log.as_list(),
+                cursor_after=engine.cursor_after if status != RunStatus.FAILED else None,
+            )
+        # Only the process that owns the run may finish it (a recovered run stays as recovery left it).
+        finished = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, worker=run.worker).update(**updates)
+        if finished and engine is not None and engine.cursor_after and status != RunStatus.FAILED:
+            Flow.objects.filter(pk=run.flow_id).update(cursor=engine.cursor_after)
+        if finished and status != RunStatus.FAILED:
+            for connection in (run.flow.source, run.flow.target):
+                if connection.status != ConnectionStatus.CONNECTED:
+                    type(connection).objects.filter(pk=connection.pk).update(
+                        status=ConnectionStatus.CONNECTED, status_message="", last_checked_at=now)
+    run.refresh_from_db()
+
+
+def _retry_later(flow: Flow, seconds: float) -> None:
+    Schedule.objects.create(
+        name=f"retry-flow-{flow.pk}-{timezone.now().timestamp():.0f}", func="syncs.tasks.scheduled_run",
+        args=f"{flow.pk},'retry'", schedule_type=Schedule.ONCE, repeats=1,
+        next_run=timezone.now() + timezone.timedelta(seconds=max(5, seconds)))
+
+
+# --- stale runs -----------------------------------------------------------------------------------
+def _process_alive(worker: str) -> bool | None:
+    """True/False when the worker ran on this host (so we can tell), None otherwise."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped) still answers kill(0): look at its state.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def run_is_stale(run: SyncRun) -> bool:
+    if run.status != RunStatus.RUNNING:
+        return False
+    alive = _process_alive(run.worker)
+    if alive is False:
+        return True
+    last = run.heartbeat_at or run.started_at or run.created_at
+    return (timezone.now() - last).total_seconds() > STALE_AFTER_SECONDS
+
+
+def recover_run(run: SyncRun, *, requeue: bool = True) -> SyncRun | None:
+    """Fail a run whose worker died and (by default) queue a recovery run that picks up after it."""
+    updated = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, worker=run.worker).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(),
+        message=f"The worker running this run ({run.worker}) stopped; a recovery run takes over.")
+    if not updated or not requeue:
+        return None
+    new_run, _ = run_request(flow=run.flow, trigger=Trigger.RECOVERY)
+    return new_run
+
+
+def recover_stale_runs() -> int:
+    recovered = 0
+    for run in SyncRun.objects.filter(status=RunStatus.RUNNING).select_related("flow"):
+        if run_is_stale(run):
+            recover_run(run)
+            recovered += 1
+    # Queued runs whose task was lost (broker purged): enqueue them again; execute_run is idempotent.
+    old = timezone.now() - timezone.timedelta(seconds=STALE_AFTER_SECONDS)
+    for run in SyncRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=old):
+        async_task(RUN_TASK, run.pk, task_name=f"run-{run.pk}-again")
+    return recovered
+
+
+# --- flows: activation and schedules -----------------------------------------------------------------
+def schedule_name(flow: Flow) -> str:
+    return f"flow-{flow.pk}"
+
+
+@transaction.atomic
+def flow_activate(*, flow: Flow, start_first_run: bool = True, user=None) -> SyncRun | None:
+    """Enable the flow (refused with FlowNotReady naming what is missing), schedule it, start a run."""
+    flow_check_ready(flow)
+    Flow.objects.filter(pk=flow.pk).update(enabled=True)
+    flow.enabled = True
+    Schedule.objects.update_or_create(
+        name=schedule_name(flow),
+        defaults={"func": "syncs.tasks.scheduled_run", "args": f"{flow.pk}", "schedule_type": Schedule.MINUTES,
+                  "minutes": flow.schedule_minutes, "repeats": -1,
+                  "next_run": timezone.now() + timezone.timedelta(minutes=flow.schedule_minutes)})
+    ensure_housekeeping_schedule()
+    if start_first_run:
+        run, _ = run_request(flow=flow, trigger=Trigger.MANUAL, user=user)
+        return run
+    return None
+
+
+@transaction.atomic
+def flow_deactivate(*, flow: Flow) -> None:
+    Flow.objects.filter(pk=flow.pk).update(enabled=False)
+    flow.enabled = False
+    Schedule.objects.filter(name=schedule_name(flow)).delete()
+
+
+def ensure_housekeeping_schedule() -> None:
+    Schedule.objects.get_or_create(
+        name="recover-stale-runs",
+        defaults={"func": "syncs.tasks.recover_stale", "schedule_type": Schedule.MINUTES, "minutes": 5,
+                  "repeats": -1})
+
+
+# --- errors ---------------------------------------------------------------------------------------
+@transaction.atomic
+def error_set_status(*, errors, status: str, user, note: str = "") -> int:
+    """Mark open errors resolved or ignored, keeping who and when. Ignored documents stop retrying."""
+    now = timezone.now()
+    chosen = list(errors.filter(status=ErrorStatus.OPEN).values_list("pk", "document_id"))
+    ids = [pk for pk, _ in chosen]
+    SyncError.objects.filter(pk__in=ids).update(status=status, resolved_by=user, resolved_at=now,
+                                                resolution_note=note[:2000])
+    document_ids = [doc for _, doc in chosen]
+    if status == ErrorStatus.IGNORED:
+        SyncDocument.objects.filter(pk__in=document_ids).update(status=DocumentStatus.SKIPPED, updated_at=now)
+    else:
+        # Resolved by hand: a document that has an entry counts as synced; one without is retried.
+        SyncDocument.objects.filter(pk__in=document_ids).exclude(target_entry_id="").update(
+            status=DocumentStatus.SYNCED, updated_at=now)
+    return len(ids)
