@@ -263,7 +263,8 @@ class Engine:
             item = _Work(invoice=invoice, doc=doc, fingerprint=fingerprint)
             if doc is not None:
                 unchanged = doc.source_version == fingerprint
-                if unchanged and doc.status in (DocumentStatus.SYNCED, DocumentStatus.SKIPPED):
+                if (unchanged and doc.status == DocumentStatus.SYNCED) or (
+                        doc.status == DocumentStatus.SKIPPED and doc.seen_version == fingerprint):
                     self._preview(invoice, "unchanged")
                     continue
                 if doc.status == DocumentStatus.PENDING and doc.pending_version:
@@ -536,6 +537,7 @@ class Engine:
         for item in work:
             doc = item.doc
             doc.updated_at = now
+            doc.seen_version = item.fingerprint
             if item.problem is not None:
                 doc.status = DocumentStatus.ERROR
                 doc.pending_version = ""
@@ -565,7 +567,8 @@ class Engine:
                                                 action=item.done_action))
             docs.append(doc)
         SyncDocument.objects.bulk_update(docs, ["status", "target_entry_id", "target_state", "target_number",
-                                                "source_version", "pending_version", "synced_at", "updated_at"])
+                                                "source_version", "seen_version", "pending_version", "synced_at",
+                                                "updated_at"])
         if self.run is not None and outcomes:
             DocumentOutcome.objects.bulk_create(outcomes)
         if synced_ids:

@@ -99,6 +99,8 @@ class SyncDocument(models.Model):
     total_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")
     source_version = models.CharField(max_length=64, blank=True, default="", help_text="fingerprint of what was synced")
+    seen_version = models.CharField(max_length=64, blank=True, default="",
+                                    help_text="fingerprint of the version last looked at (whatever came of it)")
     pending_version = models.CharField(max_length=64, blank=True, default="",
                                        help_text="fingerprint being sent; set before the target is called")
     source_updated_at = models.DateTimeField(null=True, blank=True)

@@ -320,7 +320,8 @@ def _run_logged(cmd: list[str], log_path: Path, *, env: dict, timeout: float,
         log.flush()
         try:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  timeout=timeout, check=False, cwd=str(log_path.parent))
+                                  timeout=timeout, check=False, cwd=str(log_path.parent),
+                                  preexec_fn=_die_with_parent)
         except subprocess.TimeoutExpired as exc:
             raise TrytonPeerError(
                 f"{what} timed out after {timeout:.0f} s; log {log_path}:\n{_tail(log_path)}"
@@ -338,7 +339,8 @@ def run_setup_action(config_path: Path, database: str, action: str, kwargs: dict
            "--kwargs", json.dumps(kwargs, default=str)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env(),
-                              timeout=timeout, check=False, cwd=str(_REPO_ROOT))
+                              timeout=timeout, check=False, cwd=str(_REPO_ROOT),
+                              preexec_fn=_die_with_parent)
     except subprocess.TimeoutExpired as exc:
         raise TrytonPeerError(f"tryton_setup {action} on {database} timed out") from exc
     if log_path is not None:
@@ -378,21 +380,44 @@ def template_exists(backend: str, name: str) -> bool:
     return (cache_dir() / f"{name}.sqlite").is_file()
 
 
-def _prune_old_templates(backend: str, keep: str) -> None:
-    """Drop templates of other keys (older code / packages) nobody is using right now."""
-    cache = cache_dir()
+def _template_ttl() -> float:
+    return float(os.environ.get("HUB_TRYTON_TEMPLATE_TTL_DAYS", "3")) * 86400
+
+
+def _mark_template_used(backend: str, name: str) -> None:
+    """Record the last use of a template, so that pruning leaves recent ones alone (another
+    checkout of the repository may use another key on the same PostgreSQL server)."""
     if backend == "postgresql":
-        rows = pg_execute([("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                            (TEMPLATE_PREFIX.replace("_", r"\_") + "%",))], fetch=True) or []
-        names = [r[0] for r in rows]
+        comment = f"hub-tryton-template last_used={int(time.time())}"
+        pg_execute([f"COMMENT ON DATABASE {_pg_quote_ident(name)} IS '{comment}'"])
     else:
-        names = [p.name[:-len(".sqlite")] for p in cache.glob(f"{TEMPLATE_PREFIX}*.sqlite")]
-    for name in names:
-        base = name.split("_build_")[0]
-        if base == keep:
+        with contextlib.suppress(OSError):
+            os.utime(cache_dir() / f"{name}.sqlite")
+
+
+def _prune_old_templates(backend: str, keep: str) -> None:
+    """Drop complete templates of other keys unused for HUB_TRYTON_TEMPLATE_TTL_DAYS (3)."""
+    cache = cache_dir()
+    limit = time.time() - _template_ttl()
+    stale: list[str] = []
+    if backend == "postgresql":
+        rows = pg_execute([(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE datname LIKE %s", (TEMPLATE_PREFIX.replace("_", r"\_") + "%",))],
+            fetch=True) or []
+        for name, comment in rows:
+            match = re.search(r"last_used=(\d+)", comment or "")
+            if "_build_" not in name and match and int(match.group(1)) < limit:
+                stale.append(name)
+    else:
+        for path in cache.glob(f"{TEMPLATE_PREFIX}*.sqlite"):
+            if "_build_" not in path.name and path.stat().st_mtime < limit:
+                stale.append(path.name[:-len(".sqlite")])
+    for name in stale:
+        if name == keep:
             continue
         try:
-            with _file_lock(cache / f"{base}.{backend}.lock", blocking=False):
+            with _file_lock(cache / f"{name}.{backend}.lock", blocking=False):
                 if backend == "postgresql":
                     _pg_drop_database(name)
                 else:
@@ -407,12 +432,11 @@ def ensure_template(backend: str) -> str:
     cache = cache_dir()
     key = template_key()
     name = f"{TEMPLATE_PREFIX}{key}"
-    if template_exists(backend, name):
-        return name
-    with _file_lock(cache / f"{name}.{backend}.lock"):
-        if template_exists(backend, name):
-            return name
-        _build_template(backend, name, key)
+    if not template_exists(backend, name):
+        with _file_lock(cache / f"{name}.{backend}.lock"):
+            if not template_exists(backend, name):
+                _build_template(backend, name, key)
+    _mark_template_used(backend, name)
     with contextlib.suppress(Exception):
         _prune_old_templates(backend, keep=name)
     return name

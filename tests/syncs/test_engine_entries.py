@@ -29,7 +29,7 @@ def test_a_sales_invoice_debits_the_customer_and_credits_sales_and_vat(flow, boo
     add(source, invoice(lines=[line("Widget", "100.00"), line("Gadget", "50.00"), line("Book", "20.00", rate="10", tax="t10")]))
     sync(flow)
     entry = only_entry(target)
-    assert rows(entry) == [("4111", D("202.00"), D("0")), ("44571", D("0"), D("30.00")), ("44571", D("0"), D("2.00")),
+    assert rows(entry) == [("4111", D("202.00"), D("0")), ("44571", D("0"), D("2.00")), ("44571", D("0"), D("30.00")),
                            ("7071", D("0"), D("20.00")), ("7071", D("0"), D("150.00"))]
     partner_line = next(l for l in entry.lines if l.account_number == "4111")
     assert partner_line.partner_id.startswith("P")
