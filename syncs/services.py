@@ -86,7 +86,7 @@ def claim_run(run_id: int) -> SyncRun | None:
     return SyncRun.objects.select_related("flow", "flow__tenant", "flow__source", "flow__target").get(pk=run_id)
 
 
-def execute_run(run_id: int, *, progress=None) -> SyncRun | None:
+def execute_run(run_id: int, *, progress=None, since=None) -> SyncRun | None:
     """Run a queued run to its end. Idempotent: a run that is not queued is left alone."""
     run = SyncRun.objects.filter(pk=run_id).first()
     if run is None:
@@ -102,7 +102,7 @@ def execute_run(run_id: int, *, progress=None) -> SyncRun | None:
     status, message = RunStatus.SUCCEEDED, ""
     try:
         engine = Engine(flow, run=run, progress=progress)
-        engine.execute(document_ids=run.document_ids or None)
+        engine.execute(document_ids=run.document_ids or None, since=since)
     except RateLimited as exc:
         status, message = RunStatus.FAILED, f"{exc}. The run will be retried."
         _retry_later(flow, exc.retry_after or 60)
