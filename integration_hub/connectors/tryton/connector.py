@@ -31,7 +31,8 @@ INVOICE_FIELDS = ["number", "type", "invoice_date", "accounting_date", "currency
 LINE_FIELDS = ["invoice", "type", "description", "quantity", "unit_price", "amount", "taxes", "account.code"]
 PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms"]
 ACCOUNT_FIELDS = ["code", "name", "type", "closed", "party_required", "start_date", "end_date"]
-TAX_FIELDS = ["name", "description", "rate", "type", "group", "invoice_account.code", "credit_note_account.code"]
+TAX_FIELDS = ["name", "description", "rate", "type", "group", "parent", "invoice_account.code",
+              "credit_note_account.code", "start_date", "end_date", "active"]
 PDF_MAGIC = b"%PDF-"
 ZIP_MAGIC = b"PK\x03\x04"  # OpenDocument files, what Tryton renders its invoice report as
 
@@ -80,8 +81,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
         self._company: dict | None = None
         self._accounts: dict[str, Account] | None = None
         self._periods: list[dict] | None = None
-        self._taxes: list[dict] | None = None
-        self._group_kinds: dict[int, str] | None = None
+        self._tax_tree: mapper.TaxTree | None = None
         self._country_ids: dict[str, int | None] = {}
 
     def close(self) -> None:
@@ -107,15 +107,15 @@ class TrytonConnector(SourceConnector, TargetConnector):
         return CheckResult(ok=True, message=f"signed in to {self.client.database} as {self.client.username} ({name})",
                            organisation_id=f"{self.client.database}/{company['id']}", organisation_name=name)
 
-    def _tax_rows(self) -> list[dict]:
-        if self._taxes is None:
+    def tax_tree(self) -> mapper.TaxTree:
+        if self._tax_tree is None:
             self.company()
-            self._taxes = self.client.search_read("account.tax", [("parent", "=", None)], TAX_FIELDS,
-                                                  order=[("name", "ASC")], context={"active_test": False})
-            group_ids = sorted({row["group"] for row in self._taxes if row.get("group")})
+            rows = self.client.search_read("account.tax", [], TAX_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")],
+                                           context={"active_test": False})
+            group_ids = sorted({row["group"] for row in rows if row.get("group")})
             groups = self.client.read("account.tax.group", group_ids, ["kind"]) if group_ids else []
-            self._group_kinds = {g["id"]: g.get("kind") or "both" for g in groups}
-        return self._taxes
+            self._tax_tree = mapper.TaxTree(rows, {g["id"]: g.get("kind") or "both" for g in groups})
+        return self._tax_tree
 
     # --- target: reference data ------------------------------------------------------------
     def list_accounts(self) -> list[Account]:
@@ -135,8 +135,8 @@ class TrytonConnector(SourceConnector, TargetConnector):
         return {number: int(account.id) for number, account in self._accounts.items()}
 
     def list_vat_codes(self) -> list[VatCode]:
-        rows = self._tax_rows()
-        return [mapper.vat_code_from_tryton(row, self._group_kinds) for row in rows]
+        tree = self.tax_tree()
+        return [mapper.vat_code_from_tryton(row, tree) for row in tree.leaves(dt.date.today())]
 
     def list_journals(self) -> list[Journal]:
         self.company()
@@ -144,7 +144,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
         return [mapper.journal_from_tryton(row) for row in rows]
 
     # --- parties -----------------------------------------------------------------------------
-    def _partners(self, party_ids: Sequence[int]) -> dict[int, Partner]:
+    def _partners(self, party_ids: Sequence[int], *, with_code: bool = True) -> dict[int, Partner]:
         if not party_ids:
             return {}
         parties = self.client.read("party.party", list(party_ids), PARTY_FIELDS, context={"active_test": False})
@@ -165,6 +165,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
                 [addresses[a] for a in party.get("addresses") or [] if a in addresses],
                 [mechanisms[m]["value"] for m in party.get("contact_mechanisms") or []
                  if m in mechanisms and mechanisms[m].get("type") == "email"],
+                with_code=with_code,
             )
         return result
 
@@ -194,13 +195,13 @@ class TrytonConnector(SourceConnector, TargetConnector):
         if auxiliary_account:
             domain = [("code", "=", auxiliary_account)]
         elif vat_number:
-            compact = vat_number.replace(" ", "").upper()
-            domain = [("identifiers", "where", [("type", "in", list(mapper.VAT_TYPES)), ("code", "=", compact)])]
+            domain = [("identifiers", "where", [("type", "in", list(mapper.VAT_TYPES)),
+                                               ("code", "in", mapper.identifier_forms(vat_number))])]
         elif registration_number:
-            compact = registration_number.replace(" ", "")
-            candidates = {compact, compact[:9]}
+            compact = mapper.compact_identifier(registration_number)
+            forms = set(mapper.identifier_forms(compact)) | set(mapper.identifier_forms(compact[:9]))
             domain = [("identifiers", "where", [("type", "in", list(mapper.REGISTRATION_TYPES)),
-                                               ("code", "in", sorted(candidates))])]
+                                               ("code", "in", sorted(forms))])]
         elif name:
             wanted = normalise_name(name)
             if not wanted:
@@ -353,9 +354,10 @@ class TrytonConnector(SourceConnector, TargetConnector):
 
     # --- source: invoices --------------------------------------------------------------------
     def list_tax_rates(self) -> list[TaxRate]:
-        return [mapper.tax_rate_from_tryton(row, self._group_kinds) for row in self._tax_rows()]
+        tree, today = self.tax_tree(), dt.date.today()
+        return [mapper.tax_rate_from_tryton(row, tree, today) for row in tree.roots()]
 
-    def list_invoices(self, *, since: dt.datetime | None, scope: Scope, page_size: int = 100) -> Iterator[Invoice]:
+    def _invoice_domain(self, since: dt.datetime | None, scope: Scope) -> list:
         types = [{"sale": "out", "purchase": "in"}[kind.value] for kind in Scope(scope).kinds]
         domain: list = [("state", "in", ["posted", "paid"]), ("type", "in", types),
                         ("company", "=", self.company()["id"])]
@@ -363,25 +365,28 @@ class TrytonConnector(SourceConnector, TargetConnector):
             naive = since.astimezone(dt.timezone.utc).replace(tzinfo=None) if since.tzinfo else since
             domain.append(["OR", ("write_date", ">=", naive),
                            [("write_date", "=", None), ("create_date", ">=", naive)]])
-        tax_rates = {row["id"]: mapper.percent(row.get("rate")) if row.get("type") == "percentage" else None
-                     for row in self._tax_rows()}
+        return domain
+
+    def list_invoices(self, *, since: dt.datetime | None, scope: Scope, page_size: int = 100) -> Iterator[Invoice]:
+        domain = self._invoice_domain(since, scope)
+        tree = self.tax_tree()
         last_id = 0
         while True:
             rows = self.client.search_read("account.invoice", [*domain, ("id", ">", last_id)], INVOICE_FIELDS,
                                            limit=page_size, order=[("id", "ASC")])
             if not rows:
                 return
-            yield from self._invoices_from_rows(rows, tax_rates)
+            yield from self._invoices_from_rows(rows, tree)
             last_id = rows[-1]["id"]
             if len(rows) < page_size:
                 return
 
-    def _invoices_from_rows(self, rows: list[dict], tax_rates: dict) -> list[Invoice]:
+    def _invoices_from_rows(self, rows: list[dict], tree: mapper.TaxTree) -> list[Invoice]:
         line_ids = [i for row in rows for i in row.get("lines") or []]
         tax_ids = [i for row in rows for i in row.get("taxes") or []]
         lines = self.client.read("account.invoice.line", line_ids, LINE_FIELDS) if line_ids else []
         taxes = self.client.read("account.invoice.tax", tax_ids, ["invoice", "tax", "base", "amount"]) if tax_ids else []
-        partners = self._partners(sorted({row["party"] for row in rows if row.get("party")}))
+        partners = self._partners(sorted({row["party"] for row in rows if row.get("party")}), with_code=False)
         resources = [f"account.invoice,{row['id']}" for row in rows]
         with_files = {r["resource"] for r in self.client.search_read(
             "ir.attachment", [("resource", "in", resources)], ["resource"])}
@@ -396,16 +401,23 @@ class TrytonConnector(SourceConnector, TargetConnector):
             has_file = f"account.invoice,{row['id']}" in with_files or row.get("type") == "out"
             invoices.append(mapper.invoice_from_tryton(
                 row, by_invoice.get(row["id"], []), taxes_by_invoice.get(row["id"], []),
-                partners.get(row.get("party")), tax_rates, has_file))
+                partners.get(row.get("party")), tree, has_file))
         return invoices
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
-        rows = self.client.search_read("account.invoice", [("id", "=", int(invoice_id))], INVOICE_FIELDS)
-        if not rows:
-            return None
-        tax_rates = {row["id"]: mapper.percent(row.get("rate")) if row.get("type") == "percentage" else None
-                     for row in self._tax_rows()}
-        return self._invoices_from_rows(rows, tax_rates)[0]
+        found = self.get_invoices([invoice_id])
+        return found[0] if found else None
+
+    def get_invoices(self, invoice_ids) -> list[Invoice]:
+        ids = [int(i) for i in invoice_ids if str(i).isdigit()]
+        if not ids:
+            return []
+        rows = self.client.search_read("account.invoice", [("id", "in", ids), ("state", "in", ["posted", "paid"])],
+                                       INVOICE_FIELDS, order=[("id", "ASC")])
+        return self._invoices_from_rows(rows, self.tax_tree()) if rows else []
+
+    def count_invoices(self, *, since: dt.datetime | None, scope: Scope) -> int | None:
+        return self.client.call("model.account.invoice.search_count", self._invoice_domain(since, scope))
 
     def get_attachment(self, invoice: Invoice) -> Attachment | None:
         """The file attached to the invoice in Tryton, else (customer invoices) Tryton's own invoice report."""

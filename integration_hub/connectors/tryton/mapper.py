@@ -59,22 +59,74 @@ def account_from_tryton(row: dict, *, today: dt.date) -> Account:
     )
 
 
-def vat_code_from_tryton(row: dict, group_kinds: dict[int, str]) -> VatCode:
-    kind = group_kinds.get(row.get("group") or 0, "both")
+class TaxTree:
+    """Tryton's French taxes are trees: a root ("TVA ventes taux normal") with dated children (20 %, 19.6 %).
+
+    Invoice lines name roots; amounts are computed by the leaves. The hub shows roots as the
+    invoicing tool's tax rates and leaves as the accounting tool's VAT codes.
+    """
+
+    def __init__(self, rows: list[dict], group_kinds: dict[int, str]):
+        self.rows = {row["id"]: row for row in rows}
+        self.group_kinds = group_kinds
+        self.children: dict[int, list[dict]] = {}
+        for row in rows:
+            if row.get("parent"):
+                self.children.setdefault(row["parent"], []).append(row)
+
+    def root(self, tax_id: int) -> int:
+        row = self.rows.get(tax_id)
+        while row is not None and row.get("parent"):
+            row = self.rows.get(row["parent"])
+        return row["id"] if row else tax_id
+
+    def kind(self, tax_id: int) -> str:
+        root = self.rows.get(self.root(tax_id)) or {}
+        return {"sale": "sale", "purchase": "purchase"}.get(self.group_kinds.get(root.get("group") or 0, ""), "both")
+
+    @staticmethod
+    def valid_on(row: dict, day: dt.date) -> bool:
+        start, end = row.get("start_date"), row.get("end_date")
+        return (start is None or start <= day) and (end is None or end >= day)
+
+    def rate_on(self, tax_id: int, day: dt.date) -> Decimal | None:
+        """The percentage a tax applies on `day` (a root: the sum of its valid children)."""
+        row = self.rows.get(tax_id)
+        if row is None:
+            return None
+        if row.get("type") == "percentage":
+            return percent(row.get("rate"))
+        children = [c for c in self.children.get(tax_id, []) if self.valid_on(c, day)]
+        rates = [self.rate_on(c["id"], day) for c in children]
+        rates = [r for r in rates if r is not None]
+        return (sum(rates, Decimal(0)).normalize() + 0) if rates else None
+
+    def roots(self) -> list[dict]:
+        return [row for row in self.rows.values() if not row.get("parent") and row.get("active", True)]
+
+    def leaves(self, day: dt.date) -> list[dict]:
+        """Taxes that compute an amount and post it to an account, valid on `day`."""
+        return [row for row in self.rows.values()
+                if row.get("type") == "percentage" and Decimal(row.get("rate") or 0) >= 0
+                and (row.get("invoice_account.") or {}).get("code") and row.get("active", True)
+                and self.valid_on(row, day)]
+
+
+def vat_code_from_tryton(row: dict, tree: TaxTree) -> VatCode:
     return VatCode(
         id=str(row["id"]),
         code=row.get("name") or str(row["id"]),
         name=row.get("description") or row.get("name") or "",
-        rate=percent(row.get("rate")) if row.get("type") == "percentage" else None,
-        kind={"sale": "sale", "purchase": "purchase"}.get(kind, "both"),
+        rate=percent(row.get("rate")),
+        kind=tree.kind(row["id"]),
         account_number=(row.get("invoice_account.") or {}).get("code", "") or "",
         credit_note_account_number=(row.get("credit_note_account.") or {}).get("code", "") or "",
     )
 
 
-def tax_rate_from_tryton(row: dict, group_kinds: dict[int, str]) -> TaxRate:
-    code = vat_code_from_tryton(row, group_kinds)
-    return TaxRate(id=code.id, name=row.get("description") or code.code, rate=code.rate or ZERO, kind=code.kind)
+def tax_rate_from_tryton(row: dict, tree: TaxTree, day: dt.date) -> TaxRate:
+    return TaxRate(id=str(row["id"]), name=row.get("name") or row.get("description") or "",
+                   rate=tree.rate_on(row["id"], day) or ZERO, kind=tree.kind(row["id"]))
 
 
 def journal_from_tryton(row: dict) -> Journal:
@@ -83,13 +135,15 @@ def journal_from_tryton(row: dict) -> Journal:
 
 
 def partner_from_tryton(party: dict, identifiers: Iterable[dict], addresses: Iterable[dict],
-                        emails: Iterable[str]) -> Partner:
+                        emails: Iterable[str], *, with_code: bool = True) -> Partner:
+    """A party. Its code stands for the auxiliary account when Tryton is the accounting side; as an
+    invoicing source Tryton's codes are bare sequence numbers, so they are not offered for matching."""
     vat = registration = ""
     for identifier in identifiers:
         if identifier.get("type") in VAT_TYPES and not vat:
-            vat = identifier.get("code") or ""
+            vat = compact_identifier(identifier.get("code"))
         elif identifier.get("type") in REGISTRATION_TYPES and (not registration or identifier["type"] == "fr_siren"):
-            registration = identifier.get("code") or ""
+            registration = compact_identifier(identifier.get("code"))
     address = None
     for row in addresses:
         address = Address(street=(row.get("street") or "").strip(), postal_code=row.get("postal_code") or "",
@@ -97,7 +151,7 @@ def partner_from_tryton(party: dict, identifiers: Iterable[dict], addresses: Ite
                            country_code=((row.get("country.") or {}).get("code") or ""))
         break
     return Partner(id=str(party["id"]), name=party.get("name") or "", vat_number=vat,
-                   registration_number=registration, auxiliary_account=party.get("code") or "",
+                   registration_number=registration, auxiliary_account=(party.get("code") or "") if with_code else "",
                    address=address, email=next(iter(emails), ""))
 
 
@@ -153,24 +207,48 @@ def move_values(entry: JournalEntry, *, company_id: int, period_id: int, account
     }
 
 
+def compact_identifier(code: str) -> str:
+    return "".join((code or "").split()).upper()
+
+
+def identifier_forms(code: str) -> list[str]:
+    """The ways Tryton may have stored an identifier: compact, and grouped like SIREN/SIRET are shown."""
+    compact = compact_identifier(code)
+    forms = {compact}
+    if compact.isdigit() and len(compact) == 9:
+        forms.add(f"{compact[:3]} {compact[3:6]} {compact[6:]}")
+    if compact.isdigit() and len(compact) == 14:
+        forms.add(f"{compact[:3]} {compact[3:6]} {compact[6:9]} {compact[9:]}")
+    return sorted(forms)
+
+
 def invoice_from_tryton(row: dict, lines: list[dict], taxes: list[dict], partner: Partner | None,
-                        tax_rates: dict[int, Decimal | None], has_attachment: bool) -> Invoice:
+                        tree: TaxTree, has_attachment: bool) -> Invoice:
     """A posted Tryton invoice. Credit notes (negative totals) are stated positive with the flag set."""
     total = Decimal(row.get("total_amount") or 0)
     sign = Decimal(-1) if total < 0 else Decimal(1)
+    day = row.get("invoice_date") or row.get("accounting_date") or dt.date.today()
+    # The invoice's tax summary names leaves; group it by root, the way lines name taxes.
+    summary: dict[int, dict] = {}
+    for tax in taxes:
+        root = tree.root(tax.get("tax"))
+        entry = summary.setdefault(root, {"leaves": set(), "base": None, "amount": Decimal(0)})
+        entry["leaves"].add(tax.get("tax"))
+        entry["amount"] += Decimal(tax.get("amount") or 0)
+        base = Decimal(tax.get("base") or 0)
+        entry["base"] = base if entry["base"] is None or abs(base) > abs(entry["base"]) else entry["base"]
+    root_rates = {root: sum((tree.rate_on(leaf, day) or Decimal(0) for leaf in e["leaves"]), Decimal(0)).normalize() + 0
+                  for root, e in summary.items()}
     unified_lines = []
     for line in lines:
         if line.get("type", "line") != "line":
             continue
         tax_ids = line.get("taxes") or []
-        rate = None
-        code = ""
+        rate, code = None, ""
         for tax_id in tax_ids:
-            candidate = tax_rates.get(tax_id)
+            candidate = root_rates.get(tax_id, tree.rate_on(tax_id, day))
             if rate is None or (candidate or ZERO) != ZERO:
                 rate, code = candidate, str(tax_id)
-        if not tax_ids:
-            rate = None
         amount = Decimal(line.get("amount") or 0) * sign
         unified_lines.append(InvoiceLine(
             description=line.get("description") or "",
@@ -178,16 +256,13 @@ def invoice_from_tryton(row: dict, lines: list[dict], taxes: list[dict], partner
             unit_price=Decimal(line.get("unit_price") or 0),
             untaxed_amount=amount,
             tax_amount=ZERO,
-            tax_rate=rate,
+            tax_rate=rate if tax_ids else None,
             tax_code=code,
             account_number=(line.get("account.") or {}).get("code", "") or "",
         ))
-    unified_taxes = [
-        InvoiceTax(tax_code=str(t.get("tax") or ""), rate=tax_rates.get(t.get("tax")),
-                   base=Decimal(t.get("base") or 0) * sign, amount=Decimal(t.get("amount") or 0) * sign)
-        for t in taxes
-    ]
-    # Spread each tax over its lines so every line knows its own VAT (largest remainder last).
+    unified_taxes = [InvoiceTax(tax_code=str(root), rate=root_rates[root], base=(e["base"] or ZERO) * sign,
+                                amount=e["amount"] * sign) for root, e in summary.items()]
+    # Spread each tax over its lines so every line knows its own VAT (the last line takes the remainder).
     for tax in unified_taxes:
         members = [line for line in unified_lines if line.tax_code == tax.tax_code]
         base = sum((m.untaxed_amount for m in members), ZERO)
@@ -203,7 +278,7 @@ def invoice_from_tryton(row: dict, lines: list[dict], taxes: list[dict], partner
         id=str(row["id"]),
         number=row.get("number") or "",
         kind=InvoiceKind.SALE if row.get("type") == "out" else InvoiceKind.PURCHASE,
-        issue_date=row.get("invoice_date") or row.get("accounting_date"),
+        issue_date=day,
         currency=(row.get("currency.") or {}).get("code", "") or "",
         lines=unified_lines,
         untaxed_amount=Decimal(row.get("untaxed_amount") or 0) * sign,

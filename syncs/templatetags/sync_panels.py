@@ -1,0 +1,22 @@
+"""Panels other apps' pages include: the tenant's flows and its error counters."""
+from django import template
+
+from syncs import catalogue, selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("syncs/flows_panel.html", takes_context=True)
+def flows_panel(context, tenant):
+    flows = list(selectors.flows_for_tenant(tenant))
+    latest = selectors.latest_runs(flows)
+    for flow in flows:
+        flow.latest_run = latest.get(flow.pk)
+    counters = selectors.tenant_counters(tenant)
+    for row in counters["errors_by_code"]:
+        row["title"] = catalogue.get(row["code"]).title
+    role = getattr(context.get("request"), "tenant_role", None)
+    user = context.get("user")
+    return {"tenant": tenant, "flows": flows, "counters": counters, "csrf_token": context.get("csrf_token"),
+            "can_run": bool(user and (user.is_superuser or role in ("owner", "accountant"))),
+            "is_owner": bool(user and (user.is_superuser or role == "owner"))}

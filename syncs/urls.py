@@ -1,0 +1,14 @@
+from django.urls import path
+
+from syncs import views
+
+urlpatterns = [
+    path("t/<slug:slug>/flows/<int:pk>/", views.flow_detail, name="flow_detail"),
+    path("t/<slug:slug>/flows/<int:pk>/sync/", views.flow_sync_now, name="flow_sync_now"),
+    path("t/<slug:slug>/flows/<int:pk>/retry-errors/", views.flow_retry_errors, name="flow_retry_errors"),
+    path("t/<slug:slug>/flows/<int:pk>/activate/", views.flow_activate, name="flow_activate"),
+    path("t/<slug:slug>/flows/<int:pk>/deactivate/", views.flow_deactivate, name="flow_deactivate"),
+    path("t/<slug:slug>/runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("t/<slug:slug>/runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
+    path("t/<slug:slug>/documents/<int:pk>/", views.document_detail, name="document_detail"),
+]

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from mappings.services import FlowNotReady, flow_problems
+from syncs import catalogue, selectors, services
+from syncs.models import DocumentOutcome, SyncDocument
+from tenants.models import Role
+from tenants.views import tenant_view
+
+RUNNERS = (Role.OWNER, Role.ACCOUNTANT)
+
+
+def _run_message(request, run, created) -> None:
+    if created:
+        messages.success(request, f"Run {run.pk} queued: it starts in a few seconds.")
+    else:
+        messages.info(request, f"Run {run.pk} is already {run.get_status_display().lower()}; it picks up "
+                               "every open error and change, so nothing more was queued.")
+
+
+@tenant_view()
+def flow_detail(request, tenant, pk):
+    flow = selectors.access_flow(request.user, tenant, pk)
+    runs = flow.runs.defer("call_log").order_by("-created_at", "-id")[:20]
+    context = {"tenant": tenant, "flow": flow, "problems": flow_problems(flow), "runs": runs,
+               "vat_mappings": flow.vat_mappings.all(), "journal_mappings": flow.journal_mappings.all(),
+               "is_owner": request.user.is_superuser or request.tenant_role == Role.OWNER,
+               "can_run": request.user.is_superuser or request.tenant_role in RUNNERS}
+    return render(request, "syncs/flow_detail.html", context)
+
+
+@tenant_view(*RUNNERS)
+@require_POST
+def flow_sync_now(request, tenant, pk):
+    flow = selectors.access_flow(request.user, tenant, pk)
+    run, created = services.run_request(flow=flow, user=request.user)
+    _run_message(request, run, created)
+    return redirect("run_detail", slug=tenant.slug, pk=run.pk)
+
+
+@tenant_view(*RUNNERS)
+@require_POST
+def flow_retry_errors(request, tenant, pk):
+    flow = selectors.access_flow(request.user, tenant, pk)
+    run, created = services.retry_open_errors(flow=flow, user=request.user)
+    if run is None:
+        messages.info(request, "There is no open error to retry.")
+        return redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
+    _run_message(request, run, created)
+    return redirect("run_detail", slug=tenant.slug, pk=run.pk)
+
+
+@tenant_view(Role.OWNER)
+@require_POST
+def flow_activate(request, tenant, pk):
+    flow = selectors.access_flow(request.user, tenant, pk)
+    try:
+        run = services.flow_activate(flow=flow, user=request.user)
+    except FlowNotReady as exc:
+        for problem in exc.problems:
+            messages.error(request, problem.message)
+        return redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
+    messages.success(request, f"{flow.name} is active: it runs every {flow.schedule_minutes} minutes. First run queued.")
+    return redirect("run_detail", slug=tenant.slug, pk=run.pk) if run else redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
+
+
+@tenant_view(Role.OWNER)
+@require_POST
+def flow_deactivate(request, tenant, pk):
+    flow = selectors.access_flow(request.user, tenant, pk)
+    services.flow_deactivate(flow=flow)
+    messages.success(request, f"{flow.name} is no longer active; it will not run on its own.")
+    return redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
+
+
+@tenant_view()
+def run_detail(request, tenant, pk):
+    run = selectors.access_run(request.user, tenant, pk)
+    outcomes = (DocumentOutcome.objects.filter(run=run).select_related("document").order_by("-id")[:200])
+    for outcome in outcomes:
+        outcome.catalogue = catalogue.get(outcome.error_code) if outcome.error_code else None
+    return render(request, "syncs/run_detail.html", {"tenant": tenant, "run": run, "outcomes": outcomes,
+                                                     "active": selectors.run_is_active(run)})
+
+
+@tenant_view()
+def run_progress(request, tenant, pk):
+    """Live progress of a run, polled by its page."""
+    run = selectors.access_run(request.user, tenant, pk)
+    return JsonResponse({
+        "status": run.status, "status_display": run.get_status_display(), "active": selectors.run_is_active(run),
+        "seen": run.seen_count, "total": run.total_count, "synced": run.synced_count, "errors": run.error_count,
+        "waiting": run.waiting_count, "skipped": run.skipped_count, "external_calls": run.external_calls,
+        "message": run.message,
+    })
+
+
+@tenant_view()
+def document_detail(request, tenant, pk):
+    document = SyncDocument.objects.filter(tenant=tenant, pk=pk).select_related("flow").first()
+    if document is None or not selectors.tenants_for_user(request.user).filter(pk=tenant.pk).exists():
+        from django.http import Http404
+
+        raise Http404("No such document.")
+    history = document.outcomes.select_related("run").order_by("-at", "-id")[:100]
+    errors = document.errors.order_by("-created_at")
+    for error in errors:
+        error.catalogue = catalogue.get(error.code)
+    return render(request, "syncs/document_detail.html", {"tenant": tenant, "document": document,
+                                                          "history": history, "errors": errors})
