@@ -1,0 +1,265 @@
+"""The accountants' error desk and the support run history."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from mappings.models import Flow
+from syncs import catalogue, services
+from syncs.models import DocumentOutcome, ErrorStatus, SyncDocument, SyncError, SyncRun
+from tenants.admin_scoping import TenantScopedAdminMixin
+from tenants.models import Role
+from tenants.selectors import tenant_ids_for_user, user_is_support
+
+DESK_ROLES = (Role.OWNER, Role.ACCOUNTANT)
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ScopedFlowFilter(admin.SimpleListFilter):
+    """Flows of the tenants the user may see (never another tenant's flow names)."""
+
+    title = "flow"
+    parameter_name = "flow"
+
+    def lookups(self, request, model_admin):
+        flows = Flow.objects.all()
+        if not user_is_support(request.user):
+            flows = flows.filter(tenant_id__in=tenant_ids_for_user(request.user))
+        return [(f.pk, f.name) for f in flows.order_by("name")[:200]]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(flow_id=self.value())
+        return queryset
+
+
+class KindFilter(admin.SimpleListFilter):
+    title = "invoice kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("sale", "Sales"), ("purchase", "Purchases")]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            field = "kind" if queryset.model is SyncDocument else "document__kind"
+            return queryset.filter(**{field: self.value()})
+        return queryset
+
+
+class CodeFilter(admin.SimpleListFilter):
+    title = "error"
+    parameter_name = "code"
+
+    def lookups(self, request, model_admin):
+        return [(code, entry.title) for code, entry in catalogue.CATALOGUE.items()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(code=self.value())
+        return queryset
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=True,
+                           help_text="Why: kept with the error, with your name and the time.")
+
+
+def retry_queued_message(modeladmin, request, runs) -> None:
+    for run, created in runs:
+        if run is None:
+            continue
+        url = reverse("admin:syncs_syncrun_change", args=[run.pk])
+        verb = "queued" if created else "already active, it retries every open error"
+        modeladmin.message_user(request, format_html('Run <a href="{}">#{}</a> {}: its outcome shows there when done.',
+                                                     url, run.pk, verb), messages.SUCCESS)
+
+
+@admin.register(SyncError)
+class SyncErrorAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    manage_roles = DESK_ROLES
+    list_display = ["title", "document_link", "partner", "kind", "flow", "status", "occurrences", "last_seen_at"]
+    list_filter = ["status", CodeFilter, ScopedFlowFilter, KindFilter, "last_seen_at", "created_at"]
+    search_fields = ["document__source_number", "document__partner_name", "message"]
+    list_select_related = ["document", "flow"]
+    list_per_page = 50
+    show_full_result_count = False
+    date_hierarchy = None
+    actions = ["retry_now", "mark_resolved", "mark_ignored"]
+    fields = ["code", "title", "description", "resolution", "message", "provider_message", "document_link",
+              "entry_in_target", "flow", "status", "occurrences", "created_at", "last_seen_at", "resolved_by",
+              "resolved_at", "resolution_note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Errors are changed through the actions only; the change page is for reading.
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or user_is_support(request.user)
+
+    @admin.display(description="Error", ordering="code")
+    def title(self, obj):
+        return catalogue.get(obj.code).title
+
+    @admin.display(description="What it means")
+    def description(self, obj):
+        return catalogue.get(obj.code).description
+
+    @admin.display(description="How to fix it")
+    def resolution(self, obj):
+        return catalogue.get(obj.code).resolution
+
+    @admin.display(description="Invoice", ordering="document__source_number")
+    def document_link(self, obj):
+        url = reverse("admin:syncs_syncdocument_change", args=[obj.document_id])
+        return format_html('<a href="{}">{}</a>', url, obj.document.source_number or obj.document.source_id)
+
+    @admin.display(description="Third party")
+    def partner(self, obj):
+        return obj.document.partner_name
+
+    @admin.display(description="Kind")
+    def kind(self, obj):
+        return obj.document.kind
+
+    @admin.display(description="Entry in accounting")
+    def entry_in_target(self, obj):
+        doc = obj.document
+        return doc.target_number or doc.target_entry_id or "none yet"
+
+    def _allowed(self, request, queryset):
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(tenant__memberships__user=request.user, tenant__memberships__role__in=DESK_ROLES)
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        queryset = self._allowed(request, queryset).filter(status=ErrorStatus.OPEN).select_related("document__flow")
+        by_flow: dict[int, list[SyncDocument]] = {}
+        for error in queryset:
+            by_flow.setdefault(error.flow_id, []).append(error.document)
+        if not by_flow:
+            self.message_user(request, "None of the selected errors is open or yours to retry.", messages.WARNING)
+            return None
+        results = [services.retry_documents(documents=docs, user=request.user) for docs in by_flow.values()]
+        retry_queued_message(self, request, results)
+        return None
+
+    def _with_note(self, request, queryset, status: str, verb: str):
+        queryset = self._allowed(request, queryset).filter(status=ErrorStatus.OPEN)
+        if "apply" in request.POST:
+            form = NoteForm(request.POST)
+            if form.is_valid():
+                count = services.error_set_status(errors=queryset, status=status, user=request.user,
+                                                  note=form.cleaned_data["note"])
+                self.message_user(request, f"{count} error(s) marked {verb}.", messages.SUCCESS)
+                return None
+        else:
+            form = NoteForm()
+        context = {**self.admin_site.each_context(request), "title": f"Mark errors {verb}", "errors": queryset,
+                   "form": form, "action": request.POST.get("action"), "verb": verb, "opts": self.model._meta,
+                   "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)}
+        return TemplateResponse(request, "admin/syncs/error_note.html", context)
+
+    @admin.action(description="Mark resolved (with a note)")
+    def mark_resolved(self, request, queryset):
+        return self._with_note(request, queryset, ErrorStatus.RESOLVED, "resolved")
+
+    @admin.action(description="Ignore (with a note): the invoice will not be retried")
+    def mark_ignored(self, request, queryset):
+        return self._with_note(request, queryset, ErrorStatus.IGNORED, "ignored")
+
+
+class OutcomeInline(admin.TabularInline):
+    model = DocumentOutcome
+    fields = ["at", "run_link", "status", "action", "error_code", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-at", "-id"]
+    max_num = 0
+
+    @admin.display(description="Run")
+    def run_link(self, obj):
+        return format_html('<a href="{}">#{} ({})</a>', reverse("admin:syncs_syncrun_change", args=[obj.run_id]),
+                           obj.run_id, obj.run.get_trigger_display())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("run")
+
+
+@admin.register(SyncDocument)
+class SyncDocumentAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    manage_roles = DESK_ROLES
+    list_display = ["source_number", "partner_name", "kind", "issue_date", "total_amount", "status", "target_number",
+                    "flow", "updated_at"]
+    list_filter = ["status", KindFilter, ScopedFlowFilter, "is_credit_note"]
+    search_fields = ["source_number", "partner_name", "reference", "target_number"]
+    list_select_related = ["flow"]
+    show_full_result_count = False
+    inlines = [OutcomeInline]
+    actions = ["retry_now"]
+    exclude = ["last_run"]
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        if not request.user.is_superuser:
+            queryset = queryset.filter(tenant__memberships__user=request.user, tenant__memberships__role__in=DESK_ROLES)
+        by_flow: dict[int, list[SyncDocument]] = {}
+        for document in queryset.select_related("flow"):
+            by_flow.setdefault(document.flow_id, []).append(document)
+        retry_queued_message(self, request, [services.retry_documents(documents=docs, user=request.user)
+                                             for docs in by_flow.values()])
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "flow", "tenant", "trigger", "status", "started_at", "duration_display", "seen_count",
+                    "synced_count", "error_count", "waiting_count", "external_calls"]
+    list_filter = ["status", "trigger", ScopedFlowFilter, "created_at"]
+    search_fields = ["=id", "flow__name", "message"]
+    list_select_related = ["flow", "tenant"]
+    show_full_result_count = False
+    exclude = ["call_log", "document_ids"]
+    readonly_fields = ["calls_table"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            qs = qs.defer("call_log")
+        return qs
+
+    @admin.display(description="Duration")
+    def duration_display(self, obj):
+        return obj.duration or ("running" if obj.status == "running" else "—")
+
+    @admin.display(description="External calls (method, path, status, ms)")
+    def calls_table(self, obj):
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((c.get("at", ""), c.get("method"), c.get("path"), c.get("operation", ""), c.get("status") or "—",
+              c.get("duration_ms"), c.get("error", "")) for c in obj.call_log or []))
+        dropped = obj.external_calls - len(obj.call_log or [])
+        note = format_html("<p>{} more call(s) not kept.</p>", dropped) if dropped > 0 else ""
+        return format_html('<table><thead><tr><th>At</th><th>Method</th><th>Path</th><th>Operation</th><th>Status</th>'
+                           '<th>ms</th><th>Error</th></tr></thead><tbody>{}</tbody></table>{}', rows, note)
