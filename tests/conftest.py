@@ -67,3 +67,37 @@ def connection_a(tenant_a):
         auth_kind="credentials",
         credentials={"url": "http://127.0.0.1:9/", "database": "acme", "username": "admin", "password": SECRET},
     )
+
+
+# --- live Tryton -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tryton_peer(tmp_path_factory):
+    """A real trytond server for the whole session (PostgreSQL when it answers, else SQLite)."""
+    from tests.support.tryton import start_peer
+
+    peer = start_peer(tmp_path_factory.mktemp("tryton-peer"))
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
+def tryton_invoicing_db(tryton_peer):
+    """An invoicing company with customers, suppliers and posted invoices; tests only read it."""
+    from tests.support.tryton import unique_db
+
+    name = tryton_peer.create_database(unique_db("inv"), company_name="Atelier Source SARL")
+    seeded = tryton_peer.run_setup(name, "seed_invoicing", customers=5, suppliers=3, customer_invoices=14,
+                                   supplier_invoices=8, seed=7, credit_note_every=5,
+                                   start_date="2026-01-05", end_date="2026-10-30")
+    yield name, seeded
+    tryton_peer.drop_database(name)
+
+
+@pytest.fixture
+def tryton_accounting_db(tryton_peer):
+    """A fresh accounting company (French chart, open fiscal years) for one test."""
+    from tests.support.tryton import unique_db
+
+    name = tryton_peer.create_database(unique_db("acc"), company_name="Cabinet Cible SAS")
+    yield name
+    tryton_peer.drop_database(name)

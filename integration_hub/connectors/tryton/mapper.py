@@ -162,9 +162,10 @@ def party_values(partner: Partner, *, country_id: int | None) -> dict:
     identifiers = []
     if partner.vat_number:
         identifiers.append({"type": "eu_vat", "code": partner.vat_number})
-    if partner.registration_number:
-        kind = "fr_siret" if len(partner.registration_number.replace(" ", "")) == 14 else "fr_siren"
-        identifiers.append({"type": kind, "code": partner.registration_number})
+    registration = compact_identifier(partner.registration_number)
+    if registration.isdigit() and len(registration) in (9, 14):
+        # A SIRET names an establishment and Tryton ties it to an address; the company is its SIREN.
+        identifiers.append({"type": "fr_siren", "code": registration[:9]})
     if identifiers:
         values["identifiers"] = [["create", identifiers]]
     if partner.address:
