@@ -304,12 +304,14 @@ class TrytonConnector(SourceConnector, TargetConnector):
                     # Never leave a half-done entry behind: the draft goes, the error is reported.
                     self.client.delete("account.move", [move_id])
                     results[index].entry_id, results[index].error = "", exc
-        if posted:
-            numbers = {r["id"]: r.get("number") or "" for r in
-                       self.client.read("account.move", [m for _, m in posted], ["number"])}
-            for index, move_id in posted:
-                results[index].state = "posted"
-                results[index].number = numbers.get(move_id, "")
+        for index, _ in posted:
+            results[index].state = "posted"
+
+    def entry_numbers(self, entry_ids: Sequence[str]) -> dict[str, str]:
+        """The numbers Tryton gave to posted moves (read on demand, off the hot path)."""
+        ids = [int(i) for i in entry_ids if str(i).isdigit()]
+        rows = self.client.read("account.move", ids, ["number"]) if ids else []
+        return {str(r["id"]): r.get("number") or "" for r in rows}
 
     def update_entry(self, entry_id: str, entry: JournalEntry, *, post: bool) -> EntryResult:
         move_id = int(entry_id)
