@@ -194,6 +194,8 @@ HUB_PROVIDERS = env.list(
         "integration_hub.connectors.tryton.provider.PROVIDER",
     ],
 )
+HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
+HUB_RUN_STALE_AFTER = env.int("HUB_RUN_STALE_AFTER", default=600)  # seconds without a heartbeat
 HUB_HTTP_CONNECT_TIMEOUT = env.float("HUB_HTTP_CONNECT_TIMEOUT", default=5.0)
 HUB_HTTP_READ_TIMEOUT = env.float("HUB_HTTP_READ_TIMEOUT", default=60.0)
 

@@ -15,6 +15,7 @@ import datetime as dt
 import inspect
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass, field
 from itertools import islice
@@ -53,6 +54,18 @@ from tenants.services import connection_mark, connection_read_credentials, conne
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
+
+
+def _failpoint(name: str) -> None:
+    """Crash tests set HUB_FAILPOINT to kill this process (SIGKILL) at a precise point of a run."""
+    if os.environ.get("HUB_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def default_batch_size() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "HUB_SYNC_BATCH_SIZE", BATCH_SIZE))
 LISTING_MARGIN = dt.timedelta(minutes=2)  # clock skew between the hub and the source
 
 
@@ -149,12 +162,12 @@ def open_connector(connection: Connection, call_log: CallLog):
 
 
 class Engine:
-    def __init__(self, flow: Flow, *, run: SyncRun | None = None, dry_run: bool = False, batch_size: int = BATCH_SIZE,
+    def __init__(self, flow: Flow, *, run: SyncRun | None = None, dry_run: bool = False, batch_size: int | None = None,
                  progress: Callable[[int, int | None], None] | None = None, limit: int | None = None) -> None:
         self.flow = flow
         self.run = run
         self.dry_run = dry_run
-        self.batch_size = batch_size
+        self.batch_size = batch_size or default_batch_size()
         self.progress = progress
         self.limit = limit
         self.call_log = CallLog()
@@ -452,6 +465,7 @@ class Engine:
         if creates:
             self._ensure_still_owner()
             results = self.target.create_entries([w.entry for w in creates], post=post)
+            _failpoint("after_target_create")
             for item, result in zip(creates, results):
                 if result.ok:
                     item.result_entry_id, item.result_state, item.result_number = (

@@ -1,1 +1,1 @@
-"""Real peer systems (accounting / invoicing servers) run locally for tests, benchmarks and demos."""
+"""Real peer systems (accounting/invoicing servers) run locally for tests, benchmarks, demos."""

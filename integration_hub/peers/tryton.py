@@ -148,16 +148,23 @@ def template_key() -> str:
     return hashlib.sha256(raw).hexdigest()[:12]
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent dies (Linux), so a killed test
-    run does not leave a trytond server behind (it runs in its own session)."""
+def _load_prctl():
     try:
         import ctypes  # noqa: PLC0415
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except Exception:  # pragma: no cover - not Linux
-        pass
+        return None
+
+
+_PRCTL = _load_prctl()  # loaded here: nothing may be imported between fork and exec
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies (Linux), so a killed test
+    run does not leave a trytond server behind (it runs in its own session)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
@@ -509,7 +516,7 @@ def _build_template(backend: str, name: str, key: str) -> None:
 
 # --------------------------------------------------------------------------- the peer
 
-_RUNNING: "weakref.WeakSet[TrytonPeer]" = weakref.WeakSet()
+_RUNNING: weakref.WeakSet[TrytonPeer] = weakref.WeakSet()
 
 
 @atexit.register
@@ -546,7 +553,7 @@ class TrytonPeer:
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
     def start(cls, workdir: Path, backend: str = "auto", port: int | None = None, *,
-              keep_databases: bool = False, timeout: float | None = None) -> "TrytonPeer":
+              keep_databases: bool = False, timeout: float | None = None) -> TrytonPeer:
         """Prepare (or reuse) the template and start ``trytond`` on 127.0.0.1.
 
         ``backend``: ``auto`` (env ``HUB_TRYTON_BACKEND``, else PostgreSQL when it answers,
@@ -646,7 +653,7 @@ class TrytonPeer:
                 with contextlib.suppress(Exception):
                     self.drop_database(name)
 
-    def __enter__(self) -> "TrytonPeer":
+    def __enter__(self) -> TrytonPeer:
         return self
 
     def __exit__(self, *exc_info) -> None:

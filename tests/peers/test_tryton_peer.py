@@ -9,8 +9,11 @@ import base64
 import datetime as dt
 import importlib.util
 import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +25,7 @@ if importlib.util.find_spec("trytond") is None:  # find_spec does not import try
 from integration_hub.peers.tryton import TrytonPeer, TrytonPeerError  # noqa: E402
 
 pytestmark = pytest.mark.tryton
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _decimal(value: str) -> dict:
@@ -184,6 +188,14 @@ def test_info_reports_accounts_journals_and_parent_taxes_of_the_french_chart(pee
     assert all(fy["periods"] == 12 for fy in info["fiscal_years"])
 
 
+def test_set_account_state_closes_an_account_seen_by_the_server(peer, admin, shared_db):
+    result = peer.run_setup(shared_db, "set_account_state", code="6061", closed=True)
+    assert result["closed"] is True
+    account = admin.model("account.account", "search_read", [["code", "=", "6061"]], 0, 1, None,
+                          ["closed"])[0]
+    assert account["closed"]  # SQLite answers 1, PostgreSQL true
+
+
 def test_a_wrong_password_fails_and_does_not_lock_out_the_next_correct_login(peer):
     db = peer.create_database(_unique("login"))
     rpc = JsonRpc(peer.url, db)
@@ -206,3 +218,10 @@ def test_database_names_are_prefixed_and_the_template_is_out_of_reach(peer):
         peer.create_database(peer.template)
     with pytest.raises(TrytonPeerError):
         peer.run_setup(name, "info")  # dropped
+
+
+def test_the_hub_process_never_imports_trytond():
+    code = ("import sys; from integration_hub.peers import tryton as t; t.template_key(); "
+            "t.detect_backend(); assert not {'trytond', 'proteus'} & set(sys.modules), "
+            "sorted(m for m in sys.modules if m.startswith(('trytond', 'proteus')))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(REPO_ROOT))

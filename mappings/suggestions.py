@@ -1,0 +1,72 @@
+"""Sensible defaults offered to people mapping a flow (pure functions over unified types)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from integration_hub.connectors.text import normalise_name
+from integration_hub.connectors.types import Account, Journal, TaxRate, VatCode
+
+# The French usual accounts for each role; a closed or grouping account gives way to its first postable child.
+USUAL_ACCOUNTS = {
+    "default_sales_account": ("707", "706"),
+    "default_purchase_account": ("607", "606", "604"),
+    "customer_collective_account": ("411",),
+    "supplier_collective_account": ("401",),
+    "credit_rounding_account": ("758",),
+    "debit_rounding_account": ("658",),
+    "sales_discount_account": ("709",),
+    "purchase_discount_account": ("609",),
+}
+ACCOUNT_CLASSES = {  # which classes the lists of each step show
+    "default_sales_account": ("7",), "default_purchase_account": ("6",),
+    "customer_collective_account": ("4",), "supplier_collective_account": ("4",),
+    "credit_rounding_account": ("7", "6", "4"), "debit_rounding_account": ("6", "7", "4"),
+    "sales_discount_account": ("6", "7"), "purchase_discount_account": ("6", "7"),
+}
+
+
+def suggest_account(role: str, accounts: list[Account]) -> Account | None:
+    usable = sorted((a for a in accounts if a.usable), key=lambda a: a.number)
+    by_number = {a.number: a for a in usable}
+    for prefix in USUAL_ACCOUNTS.get(role, ()):
+        if prefix in by_number:
+            return by_number[prefix]
+        children = [a for a in usable if a.number.startswith(prefix)]
+        if children:
+            return children[0]
+    return None
+
+
+def accounts_for(role: str, accounts: list[Account]) -> list[Account]:
+    classes = ACCOUNT_CLASSES.get(role, ("4", "6", "7"))
+    return sorted((a for a in accounts if a.usable and a.account_class in classes), key=lambda a: a.number)
+
+
+def _words(text: str) -> set[str]:
+    return set(normalise_name(text).split())
+
+
+def suggest_vat_code(rate: TaxRate, codes: list[VatCode], kind: str) -> VatCode | None:
+    """A VAT code of the same kind and rate; among several, the one whose name shares most words."""
+    same = [c for c in codes if c.rate is not None and Decimal(c.rate) == Decimal(rate.rate)
+            and c.kind in (kind, "both")]
+    if not same:
+        return None
+    wanted = _words(rate.name)
+    return max(same, key=lambda c: (len(wanted & _words(f"{c.code} {c.name}")), -len(c.code)))
+
+
+def suggest_journal(kind: str, journals: list[Journal]) -> Journal | None:
+    matching = [j for j in journals if j.kind == kind]
+    return matching[0] if matching else None
+
+
+STANDARD_RATE = Decimal(20)
+
+
+def suggest_rounding_vat_code(codes: list[VatCode], kind: str) -> VatCode | None:
+    """Rounding lines carry the standard rate's code (20 % in France) when there is one."""
+    standard = [c for c in codes if c.kind in (kind, "both") and c.rate is not None and Decimal(c.rate) == STANDARD_RATE]
+    if standard:
+        return min(standard, key=lambda c: (len(c.code), c.code))
+    return None
