@@ -370,7 +370,8 @@ class Engine:
         unlinked = [p for pid, p in needed.items() if pid not in links]
         if unlinked:
             matches = self.target.match_partners(unlinked)
-            kinds = {item.invoice.partner.id: item.invoice.kind for item in items}
+            kinds = {item.invoice.partner.id: str(item.invoice.kind) for item in items}
+            to_create = []
             for partner in unlinked:
                 if partner.id in matches:
                     found, rule = matches[partner.id]
@@ -379,17 +380,20 @@ class Engine:
                 elif self.dry_run:
                     resolved[partner.id] = ""
                 else:
-                    try:
-                        created = self.target.create_partner(
-                            partner, kind="customer" if str(kinds[partner.id]) == "sale" else "supplier")
-                    except (PermanentError, NotFound) as exc:
+                    to_create.append(partner)
+            if to_create:
+                created = self.target.create_partners(
+                    [(p, "customer" if kinds[p.id] == "sale" else "supplier") for p in to_create])
+                for partner, outcome in zip(to_create, created):
+                    if isinstance(outcome, Exception):
                         problems[partner.id] = DocumentProblem(
-                            catalogue.TARGET_REJECTED, f"The accounting tool refused to create the third party “{partner.name}”.",
-                            provider_message=exc.provider_message or str(exc))
+                            catalogue.TARGET_REJECTED,
+                            f"The accounting tool refused to create the third party “{partner.name}”.",
+                            provider_message=getattr(outcome, "provider_message", "") or str(outcome))
                         continue
-                    resolved[partner.id] = created.id
-                    self._verified_partners.add(created.id)
-                    self._link(partner, created.id, "created")
+                    resolved[partner.id] = outcome.id
+                    self._verified_partners.add(outcome.id)
+                    self._link(partner, outcome.id, "created")
         for item in items:
             pid = item.invoice.partner.id
             if pid in problems:

@@ -211,6 +211,20 @@ class TargetConnector(Connector):
                     break
         return found
 
+    def create_partners(self, partners: Sequence[tuple["Partner", str]]) -> list["Partner | Exception"]:
+        """Create several (partner, kind) at once; each result is the created partner or the error."""
+        results: list = []
+        for partner, kind in partners:
+            try:
+                results.append(self.create_partner(partner, kind=kind))
+            except Exception as exc:  # noqa: BLE001 - reported per partner by the caller
+                from integration_hub.connectors.errors import ConnectorError
+
+                if not isinstance(exc, ConnectorError) or exc.retryable:
+                    raise
+                results.append(exc)
+        return results
+
     def existing_partner_ids(self, partner_ids: Sequence[str]) -> set[str]:
         """Which of these target partner ids still exist."""
         return {pid for pid in partner_ids if self.get_partner(pid) is not None}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 from typing import Iterator, Sequence
 
@@ -225,9 +226,94 @@ class TrytonConnector(SourceConnector, TargetConnector):
         return self._country_ids[code]
 
     def create_partner(self, partner: Partner, *, kind: str = "customer") -> Partner:
-        country = self._country_id(partner.address.country_code) if partner.address else None
-        (party_id,) = self.client.create("party.party", [mapper.party_values(partner, country_id=country)])
-        return self._partners([party_id])[party_id]
+        created = self.create_partners([(partner, kind)])[0]
+        if isinstance(created, Exception):
+            raise created
+        return created
+
+    def create_partners(self, partners):
+        """One create call for the lot; if Tryton refuses it, one call each to find the culprit."""
+        values = []
+        for partner, _kind in partners:
+            country = self._country_id(partner.address.country_code) if partner.address else None
+            values.append(mapper.party_values(partner, country_id=country))
+        try:
+            ids = self.client.create("party.party", values)
+            outcomes: list = list(ids)
+        except PermanentError:
+            outcomes = []
+            for one in values:
+                try:
+                    outcomes.extend(self.client.create("party.party", [one]))
+                except PermanentError as exc:
+                    outcomes.append(exc)
+        results = []
+        for (partner, _kind), outcome in zip(partners, outcomes):
+            if isinstance(outcome, Exception):
+                results.append(outcome)
+            else:
+                results.append(replace(partner, id=str(outcome),
+                                       registration_number=mapper.compact_identifier(partner.registration_number)[:9]))
+        return results
+
+    def existing_partner_ids(self, partner_ids) -> set[str]:
+        ids = [int(i) for i in partner_ids if str(i).isdigit()]
+        if not ids:
+            return set()
+        found = self.client.search("party.party", [("id", "in", ids)], context={"active_test": False})
+        return {str(i) for i in found}
+
+    def match_partners(self, partners):
+        """The four matching rules in bulk: at most four searches for the whole list."""
+        found: dict[str, tuple[Partner, str]] = {}
+        remaining = [p for p in partners if p.id]
+
+        def settle(rule: str, hits: dict[str, int], key) -> None:
+            nonlocal remaining
+            still = []
+            for partner in remaining:
+                party_id = hits.get(key(partner)) if key(partner) else None
+                if party_id is not None:
+                    found[partner.id] = (Partner(id=str(party_id), name=partner.name), rule)
+                else:
+                    still.append(partner)
+            remaining = still
+
+        codes = sorted({p.auxiliary_account for p in remaining if p.auxiliary_account})
+        if codes:
+            rows = self.client.search_read("party.party", [("code", "in", codes)], ["code"], order=[("id", "ASC")])
+            hits = {}
+            for row in rows:
+                hits.setdefault(row["code"], row["id"])
+            settle("auxiliary_account", hits, lambda p: p.auxiliary_account)
+        for rule, types, attribute, form in (
+                ("vat_number", mapper.VAT_TYPES, "vat_number", lambda v: mapper.compact_identifier(v)),
+                ("registration_number", mapper.REGISTRATION_TYPES, "registration_number",
+                 lambda v: mapper.compact_identifier(v)[:9])):
+            values = sorted({form(getattr(p, attribute)) for p in remaining if getattr(p, attribute)})
+            if not values:
+                continue
+            forms = sorted({f for v in values for f in mapper.identifier_forms(v)})
+            rows = self.client.search_read("party.identifier", [("type", "in", list(types)), ("code", "in", forms)],
+                                           ["party", "code"], order=[("id", "ASC")])
+            hits = {}
+            for row in rows:
+                hits.setdefault(form(row["code"]), row["party"])
+            settle(rule, hits, lambda p, a=attribute, f=form: f(getattr(p, a)) if getattr(p, a) else "")
+        wanted = {normalise_name(p.name): p for p in remaining if normalise_name(p.name)}
+        if wanted:
+            words = sorted({max(name.split(), key=len) for name in wanted})
+            clauses = [("name", "ilike", f"%{word}%") for word in words]
+            domain = clauses[0] if len(clauses) == 1 else ["OR", *clauses]
+            rows = self.client.search_read("party.party", [domain], ["name", "code"], limit=2000,
+                                           order=[("id", "ASC")])
+            hits = {}
+            for row in rows:
+                for text in (row.get("name"), row.get("code")):
+                    if text and normalise_name(text) in wanted:
+                        hits.setdefault(normalise_name(text), row["id"])
+            settle("name", hits, lambda p: normalise_name(p.name))
+        return found
 
     # --- entries -----------------------------------------------------------------------------
     def _period_for(self, date: dt.date) -> int:
