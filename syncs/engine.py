@@ -37,6 +37,7 @@ from integration_hub.connectors.types import Invoice, JournalEntry, Partner, Sco
 from mappings.models import Flow, JournalMapping, VatMapping
 from syncs import catalogue
 from syncs.entries import DocumentProblem, FlowSettings, TargetCatalog, build_entry, precheck, rate_key, reference_for
+from syncs.dbutil import bulk_set
 from syncs.fingerprint import invoice_fingerprint
 from syncs.models import (
     DocumentOutcome,
@@ -173,7 +174,7 @@ class Engine:
         self.call_log = CallLog()
         self.counts = Counts()
         self.previews: list[Preview] = []
-        self.done: set[str] = set()
+        self.done: set[str] = set()  # documents handled by the retry pass, skipped when the listing meets them
         self.settings = flow_settings(flow)
         self.scope = Scope(flow.scope)
         self._catalog: TargetCatalog | None = None
@@ -264,7 +265,8 @@ class Engine:
         for invoice in invoices:
             if invoice.id in self.done:
                 continue
-            self.done.add(invoice.id)
+            if retrying:
+                self.done.add(invoice.id)
             self.counts.seen += 1
             if (self.flow.start_date and invoice.issue_date and invoice.issue_date < self.flow.start_date) \
                     or not self.scope.includes(invoice.kind):
@@ -511,6 +513,7 @@ class Engine:
         doc.currency = invoice.currency[:3]
         doc.source_updated_at = invoice.updated_at
         doc.last_run = self.run
+        doc.updated_at = timezone.now()
 
     @transaction.atomic
     def _write_ahead(self, work: list[_Work], sendable: list[_Work]) -> None:
@@ -542,9 +545,8 @@ class Engine:
                 for d in new_docs:
                     d.pk = d.id = ids[d.source_id]
         if changed:
-            SyncDocument.objects.bulk_update(changed, ["source_number", "kind", "is_credit_note", "partner_name",
-                                                       "issue_date", "total_amount", "currency", "source_updated_at",
-                                                       "last_run", "pending_version", "status", "updated_at"])
+            bulk_set(changed, ["source_number", "kind", "is_credit_note", "partner_name", "issue_date", "total_amount",
+                               "currency", "source_updated_at", "last_run", "pending_version", "status", "updated_at"])
 
     @transaction.atomic
     def _record(self, work: list[_Work]) -> None:
@@ -584,9 +586,8 @@ class Engine:
                 outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.SYNCED,
                                                 action=item.done_action))
             docs.append(doc)
-        SyncDocument.objects.bulk_update(docs, ["status", "target_entry_id", "target_state", "target_number",
-                                                "source_version", "seen_version", "pending_version", "synced_at",
-                                                "updated_at"])
+        bulk_set(docs, ["status", "target_entry_id", "target_state", "target_number", "source_version", "seen_version",
+                        "pending_version", "synced_at", "updated_at"])
         if self.run is not None and outcomes:
             DocumentOutcome.objects.bulk_create(outcomes)
         if synced_ids:
