@@ -31,8 +31,12 @@ run: install
 	$(PY) -m integration_hub.envfile .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(PY) manage.py seed_demo
-	$(PY) manage.py serve --addr 127.0.0.1:8000
+	$(PY) manage.py serve --demo --addr 127.0.0.1:8000
+
+# The demo's Tryton server alone, in the foreground (make run starts it by itself).
+tryton: install
+	$(PY) -m integration_hub.envfile .env
+	$(PY) manage.py tryton
 
 # The whole suite on SQLite, then again on PostgreSQL when it answers on 127.0.0.1:5432.
 test: install-test browser

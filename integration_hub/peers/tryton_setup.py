@@ -665,8 +665,71 @@ def set_account_state(cfg, *, code: str, closed: bool | None = None,
             "start_date": _iso(account.start_date), "end_date": _iso(account.end_date)}
 
 
+GOOD_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def add_problem_invoices(cfg, *, day: str | None = None) -> dict:
+    """Posted invoices that a sync cannot take as they are (for the demo and the tests):
+    a customer invoice with a line without tax, a customer invoice at 2.1 % VAT (a rate flows
+    seldom map), a supplier invoice whose attached "PDF" is not one, and a supplier invoice
+    with a good PDF attached."""
+    company = _company()
+    Invoice = _model("account.invoice")
+    Journal = _model("account.journal")
+    Tax = _model("account.tax")
+    Attachment = _model("ir.attachment")
+    Party = _model("party.party")
+    invoice_date = _parse_date(day) if day else dt.date.today()
+    template_ids = _tax_template_xml_ids(cfg)
+    taxes = {template_ids.get(t.template.id): t for t in Tax.find([("parent", "=", None)]) if t.template}
+    revenue, = Journal.find([("type", "=", "revenue")], limit=1)
+    expense, = Journal.find([("type", "=", "expense")], limit=1)
+    receivable, payable = _account_by_code("4111"), _account_by_code("4011")
+    sale_account, purchase_account = _account_by_code("7071"), _account_by_code("6071")
+    customer = Party(name="Boulangerie Problème SARL")
+    customer.save()
+    supplier = Party(name="Imprimerie Scan Douteux SAS")
+    supplier.save()
+
+    def invoice(kind, party, description, tax_key, amount):
+        out = kind == "out"
+        tax = taxes.get(tax_key) if tax_key else None
+        return {
+            "type": kind, "company": company.id, "party": party.id, "invoice_address": party.addresses[0].id,
+            "journal": (revenue if out else expense).id, "account": (receivable if out else payable).id,
+            "currency": company.currency.id, "invoice_date": invoice_date, "payment_term_date": invoice_date,
+            "reference": None if out else f"PB-{description[:8]}",
+            "lines": [("create", [{"type": "line", "account": (sale_account if out else purchase_account).id,
+                                   "description": description, "quantity": 1.0, "unit_price": Decimal(amount),
+                                   "taxes": [("add", [tax.id])] if tax is not None else []}])],
+        }
+
+    cfg.skip_warning = True
+    vlist = [
+        invoice("out", customer, "Livraison hors grille (sans TVA saisie)", None, "150.00"),
+        invoice("out", customer, "Revue professionnelle", "tva_vente_biens_2_1", "80.00"),
+        invoice("in", supplier, "Impression catalogues", "tva_achat_biens_taux_normal", "640.00"),
+        invoice("in", supplier, "Affiches salon", "tva_achat_biens_taux_normal", "210.00"),
+    ]
+    proxy = Invoice._proxy
+    ids = proxy.create(vlist, cfg.context)
+    proxy.post(ids, cfg.context)
+    Attachment._proxy.create([
+        {"name": "scan-catalogues.pdf", "resource": f"account.invoice,{ids[2]}", "type": "data",
+         "data": b"this scan was saved as text, it is not a PDF"},
+        {"name": "affiches-salon.pdf", "resource": f"account.invoice,{ids[3]}", "type": "data", "data": GOOD_PDF},
+    ], cfg.context)
+    by_id = {row["id"]: row["number"] for row in proxy.read(ids, ["number"], cfg.context)}
+    numbers = [by_id[i] for i in ids]
+    return {"invoice_ids": ids, "numbers": numbers,
+            "expected": {numbers[0]: "LINE_VALIDATION", numbers[1]: "MAPPING_TAX_RATE_NOT_FOUND",
+                         numbers[2]: "PDF", numbers[3]: "synced with its PDF"}}
+
+
 ACTIONS = {
     "prepare_template": prepare_template,
+    "add_problem_invoices": add_problem_invoices,
     "info": info,
     "seed_invoicing": seed_invoicing,
     "set_account_state": set_account_state,

@@ -6,19 +6,24 @@ from django.core.management.base import BaseCommand
 from tenants.demo import seed_tenants
 
 
+def print_banner(command, logins) -> None:
+    line = "=" * 66
+    success = command.style.SUCCESS
+    for text in (line, "  Demo ready. Open http://127.0.0.1:8000/ and log in with",
+                 f"    user:     {logins.username}", f"    password: {logins.password}",
+                 f"  Tenants: {logins.tenant.name} (owner), {logins.other_tenant.name} (accountant)", line):
+        command.stdout.write(success(text))
+
+
+def demo_password() -> str:
+    return os.environ.get("DEMO_PASSWORD") or "demo-" + secrets.token_urlsafe(9)
+
+
 class Command(BaseCommand):
     help = "Create (or refresh) the demo tenants and the demo login, and print how to log in."
 
     def add_arguments(self, parser):
-        parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD") or "")
+        parser.add_argument("--password", default="")
 
     def handle(self, *args, password: str, **options):
-        password = password or "demo-" + secrets.token_urlsafe(9)
-        logins = seed_tenants(password=password)
-        line = "=" * 64
-        self.stdout.write(self.style.SUCCESS(line))
-        self.stdout.write(self.style.SUCCESS("  Demo ready. Open http://127.0.0.1:8000/ and log in with"))
-        self.stdout.write(self.style.SUCCESS(f"    user:     {logins.username}"))
-        self.stdout.write(self.style.SUCCESS(f"    password: {logins.password}"))
-        self.stdout.write(self.style.SUCCESS(f"  Tenants: {logins.tenant.name} (owner), {logins.other_tenant.name} (accountant)"))
-        self.stdout.write(self.style.SUCCESS(line))
+        print_banner(self, seed_tenants(password=password or demo_password()))

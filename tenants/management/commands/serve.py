@@ -17,9 +17,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address:port for the web server")
         parser.add_argument("--no-worker", action="store_true", help="do not start the django-q2 worker")
+        parser.add_argument("--demo", action="store_true",
+                            help="also start the demo Tryton server and set up the demo tenant, login and flow")
 
-    def handle(self, *args, addr: str, no_worker: bool, **options):
+    def handle(self, *args, addr: str, no_worker: bool, demo: bool, **options):
         manage = str(Path(settings.BASE_DIR) / "manage.py")
+        peer = None
+        if demo:
+            # The demo spans every app; only this entry point composes them.
+            from syncs.demo import seed_demo_flow, start_demo_tryton
+            from syncs.management.commands.seed_demo import demo_password, print_banner
+            from tenants.demo import seed_tenants
+
+            self.stdout.write("Starting the demo Tryton server...")
+            peer = start_demo_tryton()
+            self.stdout.write(f"Tryton answers on {peer.url} (user {peer.admin_user}, password {peer.admin_password}).")
+            logins = seed_tenants(password=demo_password())
+            seed_demo_flow(logins.tenant, peer, out=self.stdout.write)
+            print_banner(self, logins)
+        try:
+            self.serve(manage, addr, no_worker)
+        finally:
+            if peer is not None:
+                peer.stop()
+
+    def serve(self, manage: str, addr: str, no_worker: bool) -> None:
         commands = [("web", [sys.executable, manage, "runserver", addr, "--noreload"])]
         if not no_worker:
             commands.append(("worker", [sys.executable, manage, "qcluster"]))

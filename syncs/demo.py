@@ -1,0 +1,96 @@
+"""The demo of `make run`: a real Tryton invoicing company syncing into a real Tryton accounting company.
+
+A trytond server (integration_hub.peers.tryton) runs on a fixed port with two demo databases:
+- the invoicing company: customers, suppliers, some 90 posted invoices and credit notes, plus four
+  invoices with deliberate problems (a line without tax, an unmapped 2.1 % rate, an unreadable
+  "PDF", and a supplier invoice with a good PDF);
+- the accounting company: an empty French chart, where the flow books entries.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from mappings.autoconfigure import flow_apply_suggestions
+from mappings.models import Flow, VatMapping
+from syncs.services import flow_activate
+from tenants.models import Connection, Tenant
+from tenants.services import connection_create
+
+logger = logging.getLogger(__name__)
+
+INVOICING_DB = "hub_tryton_demo_invoicing"
+ACCOUNTING_PREFIX = "hub_tryton_demo_accounting"
+FLOW_NAME = "Tryton invoicing → Tryton accounting"
+UNMAPPED_RATE = "2.1"  # left unmapped on purpose: its invoices show MAPPING_TAX_RATE_NOT_FOUND
+
+
+def demo_workdir() -> Path:
+    return Path(settings.BASE_DIR) / "var" / "tryton-demo"
+
+
+def demo_port() -> int:
+    return int(os.environ.get("HUB_DEMO_TRYTON_PORT", "8010"))
+
+
+def start_demo_tryton():
+    from integration_hub.peers.tryton import TrytonPeer
+
+    return TrytonPeer.start(demo_workdir(), port=demo_port(), keep_databases=True)
+
+
+def ensure_invoicing_database(peer, *, out=print) -> str:
+    if peer.database_exists(INVOICING_DB):
+        return INVOICING_DB
+    out("Preparing the demo invoicing company in Tryton (about a minute, once)...")
+    peer.create_database(INVOICING_DB, company_name="Atelier Démo SARL")
+    today = dt.date.today()
+    peer.run_setup(INVOICING_DB, "seed_invoicing", customers=8, suppliers=5, customer_invoices=60,
+                   supplier_invoices=30, seed=2026, credit_note_every=9,
+                   start_date=(today - dt.timedelta(days=150)).isoformat(), end_date=today.isoformat())
+    peer.run_setup(INVOICING_DB, "add_problem_invoices")
+    return INVOICING_DB
+
+
+def _credentials(peer, database: str) -> dict:
+    return {"url": peer.url, "database": database, "username": peer.admin_user, "password": peer.admin_password}
+
+
+def seed_demo_flow(tenant: Tenant, peer, *, out=print) -> Flow:
+    """The demo flow, created and activated once (its first run is queued for the worker)."""
+    flow = Flow.objects.filter(tenant=tenant, name=FLOW_NAME).select_related("source", "target").first()
+    if flow is not None:
+        # The hub database outlived a restart: keep the connections pointing at this server.
+        for connection in (flow.source, flow.target):
+            values = connection.get_credentials()
+            if values.get("url") != peer.url:
+                values["url"] = peer.url
+                connection.set_credentials(values)
+                connection.save(update_fields=["credentials_ciphertext"])
+        return flow
+    source_db = ensure_invoicing_database(peer, out=out)
+    # A fresh accounting company for a fresh hub database, so both always agree.
+    target_db = peer.create_database(f"{ACCOUNTING_PREFIX}_{int(time.time())}", company_name="Cabinet Compta Démo")
+    with transaction.atomic():
+        Connection.objects.filter(tenant=tenant, name__in=["Tryton invoicing", "Tryton accounting"]).delete()
+        source = connection_create(tenant=tenant, name="Tryton invoicing", provider="tryton", role="source",
+                                   auth_kind="credentials", credentials=_credentials(peer, source_db))
+        target = connection_create(tenant=tenant, name="Tryton accounting", provider="tryton", role="target",
+                                   auth_kind="credentials", credentials=_credentials(peer, target_db))
+        flow = Flow.objects.create(tenant=tenant, name=FLOW_NAME, source=source, target=target,
+                                   start_date=dt.date.today() - dt.timedelta(days=200), schedule_minutes=15)
+    src, tgt = source.descriptor.connector(source.get_credentials()), target.descriptor.connector(target.get_credentials())
+    try:
+        flow_apply_suggestions(flow=flow, source=src, target=tgt)
+    finally:
+        src.close(), tgt.close()
+    VatMapping.objects.filter(flow=flow, kind="sale", source_rate=UNMAPPED_RATE).delete()
+    flow_activate(flow=flow)
+    out(f"Flow “{flow.name}” activated; its first run is queued for the worker.")
+    return flow
