@@ -53,6 +53,7 @@ def ensure_invoicing_database(peer, *, out=print) -> str:
     today = dt.date.today()
     peer.run_setup(INVOICING_DB, "seed_invoicing", customers=8, suppliers=5, customer_invoices=60,
                    supplier_invoices=30, seed=2026, credit_note_every=9,
+                   supplier_profiles=["fr_siret", "fr_siren"],
                    start_date=(today - dt.timedelta(days=150)).isoformat(), end_date=today.isoformat())
     peer.run_setup(INVOICING_DB, "add_problem_invoices")
     return INVOICING_DB

@@ -88,6 +88,7 @@ def tryton_invoicing_db(tryton_peer):
     name = tryton_peer.create_database(unique_db("inv"), company_name="Atelier Source SARL")
     seeded = tryton_peer.run_setup(name, "seed_invoicing", customers=5, suppliers=3, customer_invoices=14,
                                    supplier_invoices=8, seed=7, credit_note_every=5,
+                                   supplier_profiles=["fr_siret", "fr_siren"],
                                    start_date="2026-01-05", end_date="2026-10-30")
     yield name, seeded
     tryton_peer.drop_database(name)

@@ -497,7 +497,7 @@ def seed_invoicing(cfg, *, customers: int = 6, suppliers: int = 4, customer_invo
                    supplier_invoices: int = 6, dates: list | None = None,
                    start_date: str | None = None, end_date: str | None = None,
                    seed: int = 0, credit_note_every: int = 5, post: bool = True,
-                   name_prefix: str = "") -> dict:
+                   name_prefix: str = "", supplier_profiles: list | None = None) -> dict:
     """Customers, suppliers and posted invoices/credit notes, deterministic for a seed.
 
     Dates: ``dates`` (ISO strings, picked at random) or a ``start_date``..``end_date`` range
@@ -542,7 +542,8 @@ def seed_invoicing(cfg, *, customers: int = 6, suppliers: int = 4, customer_invo
                      or PaymentTerm.find([], limit=1))
 
     customer_profiles = ["fr_siret", "fr_siren", "eu", "person", "fr_siret", "export"]
-    supplier_profiles = ["fr_siret", "fr_siren", "eu", "fr_siren"]
+    # "eu" suppliers bill with reverse-charge VAT (autoliquidation); pass French profiles to avoid them.
+    supplier_profiles = supplier_profiles or ["fr_siret", "fr_siren", "eu", "fr_siren"]
     parties = []
     customer_parties, supplier_parties = [], []
     for i in range(customers):

@@ -69,7 +69,7 @@ class Command(BaseCommand):
         finally:
             for child in children.values():
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+                    child.send_signal(signal.SIGTERM)  # SIGINT may be ignored when started in the background
             deadline = time.monotonic() + 15
             for child in children.values():
                 try:
