@@ -36,8 +36,13 @@ class Flow(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="flows")
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=30, choices=FlowKind.choices, default=FlowKind.INVOICES)
-    source = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_source")
-    target = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_target")
+    # Both may be empty while the onboarding wizard is being filled in; a flow cannot run without them.
+    source = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_source", null=True,
+                               blank=True)
+    target = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_target", null=True,
+                               blank=True)
+    wizard_step = models.CharField(max_length=30, blank=True, default="source",
+                                   help_text="The onboarding step the owner stopped at.")
     enabled = models.BooleanField(default=False)
     schedule_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(5)],
                                                    help_text="How often the flow runs on its own, in minutes.")

@@ -181,6 +181,9 @@ class Engine:
         self._verified_partners: set[str] = set()
         self.total: int | None = None
         self.cursor_after: dt.datetime | None = None
+        if flow.source is None or flow.target is None:
+            raise RunAborted(f"“{flow.name}” has no {'invoicing' if flow.source is None else 'accounting'} tool "
+                             "connected yet; finish its setup first.")
         self.source = _Side(open_connector(flow.source, self.call_log), "source")
         self.target = _Side(open_connector(flow.target, self.call_log), "target")
 

@@ -87,6 +87,22 @@ def _join(descriptions: list[str]) -> str:
     return " / ".join(seen)
 
 
+def label_for(option: str, line_kind: str, *, name: str, number: str, source_label: str, everything: str) -> str:
+    """The label of one entry line under one of the four label options.
+
+    line_kind: "partner" (the third-party line), "line", "vat" or "rounding"; source_label: what the
+    line itself would say; everything: the joined descriptions of all invoice lines.
+    """
+    if option == "partner":
+        return _clip(name)
+    if option == "partner_and_number":
+        return _clip(f"{name} - {number}")
+    if option == "partner_and_description":
+        detail = everything if line_kind == "partner" else source_label
+        return _clip(f"{name} - {detail}" if detail else name)
+    return _clip(name if line_kind == "partner" else source_label)  # partner_then_description
+
+
 class _Builder:
     def __init__(self, invoice: Invoice, settings: FlowSettings, catalog: TargetCatalog):
         self.invoice, self.settings, self.catalog = invoice, settings, catalog
@@ -276,17 +292,8 @@ class _Builder:
         return abs(amount), ZERO
 
     def label(self, line_kind: str, name: str, source_label: str, everything: str) -> str:
-        option = self.settings.label_option
-        number = self.invoice.number
-        if option == "partner":
-            return _clip(name)
-        if option == "partner_and_number":
-            return _clip(f"{name} - {number}")
-        if option == "partner_and_description":
-            detail = everything if line_kind == "partner" else source_label
-            return _clip(f"{name} - {detail}" if detail else name)
-        # partner_then_description
-        return _clip(name if line_kind == "partner" else source_label)
+        return label_for(self.settings.label_option, line_kind, name=name, number=self.invoice.number,
+                         source_label=source_label, everything=everything)
 
     def convert_currency(self, rows: list[list]) -> None:
         invoice, settings = self.invoice, self.settings

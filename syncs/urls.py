@@ -1,6 +1,6 @@
 from django.urls import path
 
-from syncs import views
+from syncs import views, wizard
 
 urlpatterns = [
     path("t/<slug:slug>/flows/<int:pk>/", views.flow_detail, name="flow_detail"),
@@ -11,4 +11,8 @@ urlpatterns = [
     path("t/<slug:slug>/runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("t/<slug:slug>/runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("t/<slug:slug>/documents/<int:pk>/", views.document_detail, name="document_detail"),
+    path("t/<slug:slug>/wizard/", wizard.wizard_start, name="wizard_start"),
+    path("t/<slug:slug>/wizard/<int:pk>/activate/", wizard.wizard_activate, name="wizard_activate"),
+    path("t/<slug:slug>/wizard/<int:pk>/<slug:step>/", wizard.wizard_step, name="wizard_step"),
+    path("t/<slug:slug>/wizard/<int:pk>/<slug:step>/refresh/", wizard.wizard_refresh, name="wizard_refresh"),
 ]

@@ -10,6 +10,7 @@ from django.utils import timezone
 from integration_hub import crypto
 from integration_hub.connectors import registry
 from integration_hub.connectors.base import CheckResult
+from integration_hub.connectors.http import HubSession
 from tenants.models import Connection, ConnectionStatus, Membership, Role, Tenant
 
 logger = logging.getLogger(__name__)
@@ -135,12 +136,16 @@ def connection_check(*, connection: Connection) -> CheckResult:
         result = CheckResult(ok=False, message=f"The provider '{connection.provider}' is not enabled on this hub.")
         connection_mark(connection=connection, status=ConnectionStatus.ERROR, message=result.message)
         return result
-    connector = descriptor.connector(credentials, auth_kind=connection.auth_kind)
+    # A check answers within seconds: one retry at most, short timeouts.
+    session = HubSession.from_settings(provider=descriptor.key, max_retries=1, connect_timeout=3, read_timeout=20)
+    connector = descriptor.connector(credentials, auth_kind=connection.auth_kind, session=session)
     try:
         result = connector.check()
     finally:
         connector.close()
-    if result.ok:
+    if result.needs_reauth:
+        connection_mark(connection=connection, status=ConnectionStatus.NEEDS_REAUTH, message=result.message)
+    elif result.ok:
         connection_mark(
             connection=connection,
             status=ConnectionStatus.CONNECTED,

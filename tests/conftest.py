@@ -102,3 +102,34 @@ def tryton_accounting_db(tryton_peer):
     name = tryton_peer.create_database(unique_db("acc"), company_name="Cabinet Cible SAS")
     yield name
     tryton_peer.drop_database(name)
+
+
+# --- browser --------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import launch
+
+    # Playwright's sync API keeps an event loop on the main thread; the test body's ORM calls are
+    # still synchronous, so Django's async guard must not refuse them.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    from tests.support.browser import Shots
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)
+    tab = context.new_page()
+    tab.shots = Shots(tab, request.node.name)
+    yield tab
+    context.close()

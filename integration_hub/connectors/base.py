@@ -159,6 +159,10 @@ class SourceConnector(Connector):
     @abc.abstractmethod
     def list_tax_rates(self) -> list["TaxRate"]: ...
 
+    def list_source_journals(self) -> list["Journal"]:
+        """The invoicing tool's own journals, when it has any (empty: it has none to map)."""
+        return []
+
     @abc.abstractmethod
     def list_partners(self) -> Iterator["Partner"]: ...
 

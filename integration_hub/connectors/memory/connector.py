@@ -42,6 +42,7 @@ class Store:
     generator: Callable[[], Iterable[Invoice]] | None = None  # streams invoices without holding them
     attachments: dict[str, Attachment | Exception] = field(default_factory=dict)
     tax_rates: list[TaxRate] = field(default_factory=list)
+    source_journals: list[Journal] = field(default_factory=list)
     source_partners: dict[str, Partner] = field(default_factory=dict)
     # target side
     accounts: dict[str, Account] = field(default_factory=dict)
@@ -145,6 +146,10 @@ class MemoryConnector(SourceConnector, TargetConnector):
     def list_tax_rates(self) -> list[TaxRate]:
         self._call("tax_rates.list")
         return list(self.store.tax_rates)
+
+    def list_source_journals(self) -> list[Journal]:
+        self._call("journals.list")
+        return list(self.store.source_journals)
 
     def list_partners(self) -> Iterator[Partner]:
         self._call("partners.list")

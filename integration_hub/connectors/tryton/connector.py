@@ -441,6 +441,9 @@ class TrytonConnector(SourceConnector, TargetConnector):
         return found
 
     # --- source: invoices --------------------------------------------------------------------
+    def list_source_journals(self) -> list[Journal]:
+        return [j for j in self.list_journals() if j.kind in ("sale", "purchase")]
+
     def list_tax_rates(self) -> list[TaxRate]:
         tree, today = self.tax_tree(), dt.date.today()
         return [mapper.tax_rate_from_tryton(row, tree, today) for row in tree.roots()]

@@ -1,0 +1,447 @@
+"""The onboarding wizard: connect both tools, map from live lists, configure, preview, activate.
+
+It lives in `syncs` because its last step previews the entries with the engine (a dry run) and
+activates the flow; mappings and connections are written through their own apps' services.
+The lists fetched from the tools are kept in the session (per wizard, per connection) and can
+be refreshed. Each flow remembers the furthest step reached, so an owner who leaves resumes there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from integration_hub.connectors import registry
+from integration_hub.connectors.errors import ConnectorError
+from integration_hub.connectors.types import Account, Journal, TaxRate, VatCode
+from mappings import suggestions
+from mappings.models import Flow, JournalMapping, JournalMode, LabelOption, VatMapping
+from mappings.services import FlowNotReady, flow_problems, vat_mapping_set
+from syncs import selectors, services
+from syncs.engine import Engine, RunAborted
+from syncs.entries import label_for
+from syncs.wizard_forms import (
+    AccountsForm,
+    ConfigurationForm,
+    DiscountsForm,
+    JournalsForm,
+    RoundingVatForm,
+    VatForm,
+)
+from tenants import services as tenant_services
+from tenants.forms import ConnectionForm
+from tenants.models import Connection, Role
+from tenants.views import tenant_view
+
+STEPS = [
+    ("source", "Invoicing tool"),
+    ("target", "Accounting tool"),
+    ("sale_vat", "Sales VAT"),
+    ("purchase_vat", "Purchase VAT"),
+    ("rounding_vat", "Rounding VAT"),
+    ("journals", "Journals"),
+    ("accounts", "Accounts"),
+    ("discounts", "Discounts"),
+    ("configuration", "Configuration"),
+    ("review", "Review"),
+]
+STEP_KEYS = [key for key, _ in STEPS]
+PROBLEM_STEPS = {"sale_vat": "sale_vat", "purchase_vat": "purchase_vat", "vat": "sale_vat", "rounding_vat": "rounding_vat",
+                 "journals": "journals", "accounts": "accounts", "discounts": "discounts",
+                 "configuration": "configuration", "source": "source", "target": "target"}
+LIST_TYPES = {"accounts": Account, "vat_codes": VatCode, "journals": Journal, "tax_rates": TaxRate,
+              "source_journals": Journal}
+
+
+class ListUnavailable(Exception):
+    def __init__(self, connection: Connection, reason: str):
+        super().__init__(reason)
+        self.connection, self.reason = connection, reason
+
+
+# --- the lists fetched from the tools, cached in the session -----------------------------------------
+def _plain(value):
+    if isinstance(value, Decimal):
+        return {"__decimal__": str(value)}
+    return value
+
+
+def _revive(value):
+    if isinstance(value, dict) and "__decimal__" in value:
+        return Decimal(value["__decimal__"])
+    return value
+
+
+def live_list(request, connection: Connection, name: str):
+    """A list from a tool (accounts, vat_codes, journals, tax_rates, source_journals), cached per wizard session."""
+    cache = request.session.setdefault("wizard_lists", {})
+    key = f"{connection.pk}:{name}:{connection.updated_at.timestamp():.0f}"
+    cls = LIST_TYPES[name]
+    if key not in cache:
+        credentials = tenant_services.connection_read_credentials(connection=connection)
+        if credentials is None:
+            raise ListUnavailable(connection, connection.status_message)
+        try:
+            connector = connection.descriptor.connector(credentials, auth_kind=connection.auth_kind)
+        except registry.NotRegistered:
+            raise ListUnavailable(connection, f"The provider '{connection.provider}' is not enabled.") from None
+        try:
+            fetch = {"accounts": connector.list_accounts, "vat_codes": connector.list_vat_codes,
+                     "journals": connector.list_journals, "tax_rates": connector.list_tax_rates,
+                     "source_journals": connector.list_source_journals}[name]
+            items = fetch()
+        except ConnectorError as exc:
+            tenant_services.connection_mark(connection=connection, status="error", message=str(exc))
+            raise ListUnavailable(connection, str(exc)) from exc
+        finally:
+            connector.close()
+        cache[key] = [{k: _plain(v) for k, v in dataclasses.asdict(item).items()} for item in items]
+        request.session.modified = True
+    return [cls(**{k: _revive(v) for k, v in row.items()}) for row in cache[key]]
+
+
+def forget_lists(request) -> None:
+    request.session.pop("wizard_lists", None)
+
+
+# --- navigation --------------------------------------------------------------------------------------
+def _flow_or_404(request, tenant, pk) -> Flow:
+    return selectors.access_flow(request.user, tenant, pk)
+
+
+def _advance(flow: Flow, step: str) -> str:
+    """Remember the furthest step reached and return the next one."""
+    index = STEP_KEYS.index(step)
+    following = STEP_KEYS[min(index + 1, len(STEP_KEYS) - 1)]
+    if STEP_KEYS.index(flow.wizard_step or "source") < STEP_KEYS.index(following):
+        flow.wizard_step = following
+        Flow.objects.filter(pk=flow.pk).update(wizard_step=following)
+    return following
+
+
+def _next(flow: Flow, step: str):
+    return redirect("wizard_step", slug=flow.tenant.slug, pk=flow.pk, step=_advance(flow, step))
+
+
+def _context(request, tenant, flow: Flow, step: str, **extra) -> dict:
+    reached = STEP_KEYS.index(flow.wizard_step or "source")
+    steps = [{"key": key, "label": label, "number": index + 1, "done": index < reached, "current": key == step,
+              "reachable": index <= reached or (key in ("source", "target"))}
+             for index, (key, label) in enumerate(STEPS)]
+    return {"tenant": tenant, "flow": flow, "step": step, "steps": steps,
+            "step_label": dict(STEPS)[step], "step_number": STEP_KEYS.index(step) + 1, "step_count": len(STEPS),
+            **extra}
+
+
+def _unavailable(request, tenant, flow, step, error: ListUnavailable):
+    role_step = "source" if flow.source_id == error.connection.pk else "target"
+    return render(request, "wizard/unavailable.html",
+                  _context(request, tenant, flow, step, error=error, fix_step=role_step), status=200)
+
+
+# --- entry points ------------------------------------------------------------------------------------
+@tenant_view(Role.OWNER)
+def wizard_start(request, tenant):
+    """Resume the owner's unfinished flow, or start a new one (?new=1)."""
+    if request.GET.get("new") != "1":
+        unfinished = Flow.objects.filter(tenant=tenant, enabled=False).order_by("-updated_at").first()
+        if unfinished is not None:
+            return redirect("wizard_step", slug=tenant.slug, pk=unfinished.pk, step=unfinished.wizard_step or "source")
+    count = Flow.objects.filter(tenant=tenant).count()
+    name = "Invoices sync" if count == 0 else f"Invoices sync {count + 1}"
+    while Flow.objects.filter(tenant=tenant, name=name).exists():
+        count += 1
+        name = f"Invoices sync {count + 1}"
+    flow = Flow.objects.create(tenant=tenant, name=name, wizard_step="source",
+                               start_date=dt.date.today().replace(month=1, day=1))
+    forget_lists(request)
+    return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="source")
+
+
+@tenant_view(Role.OWNER)
+@require_POST
+def wizard_refresh(request, tenant, pk, step):
+    flow = _flow_or_404(request, tenant, pk)
+    forget_lists(request)
+    messages.info(request, "The lists were fetched again from both tools.")
+    return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=step)
+
+
+@tenant_view(Role.OWNER)
+def wizard_step(request, tenant, pk, step):
+    flow = _flow_or_404(request, tenant, pk)
+    if step not in STEP_KEYS:
+        raise Http404("No such step.")
+    if flow.enabled and step != "review":
+        messages.info(request, "This flow is active; changes apply from its next run.")
+    handler = STEP_HANDLERS[step]
+    try:
+        return handler(request, tenant, flow, step)
+    except ListUnavailable as error:
+        return _unavailable(request, tenant, flow, step, error)
+
+
+# --- steps 1 and 2: the connections ------------------------------------------------------------------
+def step_connection(request, tenant, flow: Flow, step: str):
+    role = "source" if step == "source" else "target"
+    current: Connection | None = getattr(flow, role)
+    existing = Connection.objects.filter(tenant=tenant, role=role).order_by("name")
+    providers = registry.enabled(role)
+    provider_key = request.POST.get("provider") or request.GET.get("provider") or (current.provider if current else "")
+    if not provider_key and providers:
+        provider_key = providers[0].key
+    try:
+        descriptor = registry.get(provider_key)
+    except registry.NotRegistered:
+        raise Http404("No such provider.") from None
+    auth_kind = request.POST.get("auth_kind") or request.GET.get("auth_kind") or (
+        current.auth_kind if current and current.provider == provider_key else descriptor.auth_kinds[0])
+    if auth_kind not in descriptor.auth_kinds:
+        auth_kind = descriptor.auth_kinds[0]
+    instance = current if current is not None and current.provider == provider_key else None
+    check = None
+
+    if request.method == "POST" and request.POST.get("use_existing"):
+        chosen = existing.filter(pk=request.POST.get("use_existing")).first()
+        if chosen is None:
+            raise Http404("No such connection.")
+        setattr(flow, role, chosen)
+        flow.save(update_fields=[role, "updated_at"])
+        check = tenant_services.connection_check(connection=chosen)
+        if check.ok:
+            forget_lists(request)
+            return _next(flow, step)
+        form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=chosen, tenant=tenant)
+    elif request.method == "POST":
+        form = ConnectionForm(request.POST, descriptor=descriptor, auth_kind=auth_kind, instance=instance,
+                              tenant=tenant)
+        if form.is_valid():
+            with transaction.atomic():
+                if instance is None:
+                    instance = tenant_services.connection_create(
+                        tenant=tenant, name=form.cleaned_data["name"], provider=descriptor.key, role=role,
+                        auth_kind=auth_kind, credentials=form.credentials())
+                else:
+                    tenant_services.connection_update(connection=instance, name=form.cleaned_data["name"],
+                                                      credentials=form.credentials())
+                setattr(flow, role, instance)
+                flow.save(update_fields=[role, "updated_at"])
+            check = tenant_services.connection_check(connection=instance)
+            forget_lists(request)
+            if check.ok and request.POST.get("action") != "test":
+                return _next(flow, step)
+            # keep what was typed (the secret stays stored, shown masked) and say why
+            form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant)
+    else:
+        default_name = f"{descriptor.name} ({'invoicing' if role == 'source' else 'accounting'})"
+        form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant,
+                              initial={"name": default_name})
+    return render(request, "wizard/connection.html", _context(
+        request, tenant, flow, step, form=form, role=role, providers=providers, descriptor=descriptor,
+        auth_kind=auth_kind, connection=instance, existing=[c for c in existing if c != instance], check=check))
+
+
+# --- steps 3 and 4: VAT ---------------------------------------------------------------------------------
+def step_vat(request, tenant, flow: Flow, step: str):
+    kind = "sale" if step == "sale_vat" else "purchase"
+    if flow.source is None or flow.target is None:
+        return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="source" if flow.source is None else "target")
+    rates = [r for r in live_list(request, flow.source, "tax_rates") if r.kind in (kind, "both")]
+    codes = [c for c in live_list(request, flow.target, "vat_codes") if c.kind in (kind, "both")]
+    existing = {m.source_tax_id: m.target_vat_code_id for m in VatMapping.objects.filter(flow=flow, kind=kind)}
+    suggested = {}
+    for rate in rates:
+        code = suggestions.suggest_vat_code(rate, codes, kind)
+        if code is not None:
+            suggested[rate.id] = code.id
+    form = VatForm(request.POST or None, rates=rates, codes=codes, initial_map=existing, suggested=suggested)
+    if request.method == "POST" and form.is_valid():
+        labels = {c.id: c.code for c in codes}
+        with transaction.atomic():
+            for rate in rates:
+                target_id = form.mapping()[rate.id]
+                if target_id:
+                    vat_mapping_set(flow=flow, kind=kind, source_tax_id=rate.id, source_rate=rate.rate,
+                                    source_label=rate.name[:200], target_vat_code_id=target_id,
+                                    target_vat_code_label=labels.get(target_id, "")[:200])
+                else:
+                    VatMapping.objects.filter(flow=flow, kind=kind, source_tax_id=rate.id).delete()
+        return _next(flow, step)
+    return render(request, "wizard/vat.html", _context(request, tenant, flow, step, form=form, kind=kind))
+
+
+def step_rounding_vat(request, tenant, flow: Flow, step: str):
+    codes = live_list(request, flow.target, "vat_codes")
+    sale = [c for c in codes if c.kind in ("sale", "both")]
+    purchase = [c for c in codes if c.kind in ("purchase", "both")]
+    initial = {
+        "sales_rounding_vat_code_id": flow.sales_rounding_vat_code_id or getattr(
+            suggestions.suggest_rounding_vat_code(codes, "sale"), "id", ""),
+        "purchase_rounding_vat_code_id": flow.purchase_rounding_vat_code_id or getattr(
+            suggestions.suggest_rounding_vat_code(codes, "purchase"), "id", ""),
+    }
+    form = RoundingVatForm(request.POST or None, initial=initial, sale_codes=sale, purchase_codes=purchase)
+    if request.method == "POST" and form.is_valid():
+        labels = {c.id: c.code for c in codes}
+        for prefix in ("sales", "purchase"):
+            value = form.cleaned_data[f"{prefix}_rounding_vat_code_id"]
+            setattr(flow, f"{prefix}_rounding_vat_code_id", value)
+            setattr(flow, f"{prefix}_rounding_vat_code_label", labels.get(value, "")[:200])
+        flow.save()
+        return _next(flow, step)
+    return render(request, "wizard/simple.html", _context(
+        request, tenant, flow, step, form=form,
+        intro="The VAT code carried by the rounding lines, when an invoice's lines and total differ by a few cents."))
+
+
+# --- step 6: journals ---------------------------------------------------------------------------------
+def step_journals(request, tenant, flow: Flow, step: str):
+    journals = live_list(request, flow.target, "journals")
+    source_journals = live_list(request, flow.source, "source_journals")
+    initial = {
+        "journal_mode": flow.journal_mode,
+        "sales_journal_id": flow.sales_journal_id or getattr(suggestions.suggest_journal("sale", journals), "id", ""),
+        "purchase_journal_id": flow.purchase_journal_id or getattr(
+            suggestions.suggest_journal("purchase", journals), "id", ""),
+    }
+    existing = dict(JournalMapping.objects.filter(flow=flow).values_list("source_journal", "target_journal_id"))
+    form = JournalsForm(request.POST or None, initial=initial, journals=journals, source_journals=source_journals,
+                        initial_map=existing)
+    if request.method == "POST" and form.is_valid():
+        labels = {j.id: f"{j.code} {j.name}".strip() for j in journals}
+        with transaction.atomic():
+            flow.journal_mode = form.cleaned_data["journal_mode"]
+            for prefix in ("sales", "purchase"):
+                value = form.cleaned_data[f"{prefix}_journal_id"]
+                setattr(flow, f"{prefix}_journal_id", value)
+                setattr(flow, f"{prefix}_journal_label", labels.get(value, "")[:200])
+            flow.save()
+            for source_code, target_id in form.source_mapping().items():
+                if target_id:
+                    JournalMapping.objects.update_or_create(
+                        flow=flow, source_journal=source_code,
+                        defaults={"target_journal_id": target_id, "target_journal_label": labels.get(target_id, "")})
+                else:
+                    JournalMapping.objects.filter(flow=flow, source_journal=source_code).delete()
+        return _next(flow, step)
+    return render(request, "wizard/journals.html", _context(request, tenant, flow, step, form=form))
+
+
+# --- steps 7 and 8: accounts -------------------------------------------------------------------------
+def step_accounts(request, tenant, flow: Flow, step: str):
+    accounts = live_list(request, flow.target, "accounts")
+    lists = {role: suggestions.accounts_for(role, accounts) for role, _, _ in AccountsForm.ROLES}
+    suggested = {}
+    initial = {}
+    for role, _, _ in AccountsForm.ROLES:
+        proposal = suggestions.suggest_account(role, accounts)
+        if proposal is not None:
+            suggested[role] = proposal.number
+        initial[role] = getattr(flow, role) or suggested.get(role, "")
+    form = AccountsForm(request.POST or None, initial=initial, lists=lists, suggested=suggested)
+    if request.method == "POST" and form.is_valid():
+        for role, _, _ in AccountsForm.ROLES:
+            setattr(flow, role, form.cleaned_data[role])
+        flow.save()
+        return _next(flow, step)
+    return render(request, "wizard/accounts.html", _context(request, tenant, flow, step, form=form, suggested=suggested))
+
+
+def step_discounts(request, tenant, flow: Flow, step: str):
+    accounts = suggestions.accounts_for("sales_discount_account", live_list(request, flow.target, "accounts"))
+    initial = {
+        "separate_discounts": flow.separate_discounts,
+        "sales_discount_account": flow.sales_discount_account or getattr(
+            suggestions.suggest_account("sales_discount_account", accounts), "number", ""),
+        "purchase_discount_account": flow.purchase_discount_account or getattr(
+            suggestions.suggest_account("purchase_discount_account", accounts), "number", ""),
+    }
+    form = DiscountsForm(request.POST or None, initial=initial, accounts=accounts)
+    if request.method == "POST" and form.is_valid():
+        flow.separate_discounts = form.cleaned_data["separate_discounts"]
+        flow.sales_discount_account = form.cleaned_data["sales_discount_account"]
+        flow.purchase_discount_account = form.cleaned_data["purchase_discount_account"]
+        flow.save()
+        return _next(flow, step)
+    return render(request, "wizard/simple.html", _context(
+        request, tenant, flow, step, form=form, optional=True,
+        intro="Optional. Without it, the discounted amount is taken off the product or expense account."))
+
+
+# --- step 9: configuration ------------------------------------------------------------------------------
+SAMPLE = {"name": "Dupont SARL", "number": "F2026-0042", "lines": ["Espresso machine", "Delivery"]}
+
+
+def label_examples() -> list[dict]:
+    everything = " / ".join(SAMPLE["lines"])
+    examples = []
+    for value, title in LabelOption.choices:
+        def label(kind, source_label=""):
+            return label_for(value, kind, name=SAMPLE["name"], number=SAMPLE["number"], source_label=source_label,
+                             everything=everything)
+
+        examples.append({"value": value, "title": title, "partner": label("partner"),
+                         "line": label("line", SAMPLE["lines"][0]), "vat": label("vat", "VAT 20 %")})
+    return examples
+
+
+def step_configuration(request, tenant, flow: Flow, step: str):
+    form = ConfigurationForm(request.POST or None, instance=flow)
+    if request.method == "POST" and form.is_valid():
+        name_taken = Flow.objects.filter(tenant=tenant, name=form.cleaned_data["name"]).exclude(pk=flow.pk).exists()
+        if name_taken:
+            form.add_error("name", "This tenant already has a flow with that name.")
+        else:
+            form.save()
+            return _next(flow, step)
+    return render(request, "wizard/configuration.html", _context(request, tenant, flow, step, form=form,
+                                                                  examples=label_examples(), sample=SAMPLE))
+
+
+# --- step 10: review and activation --------------------------------------------------------------------
+def step_review(request, tenant, flow: Flow, step: str):
+    problems = [{"message": p.message, "step": PROBLEM_STEPS.get(p.step, "configuration")} for p in flow_problems(flow)]
+    previews, preview_error = [], ""
+    if flow.source_id and flow.target_id and not problems:
+        try:
+            previews = Engine(flow, dry_run=True, limit=int(request.GET.get("count", 10))).execute()
+        except (RunAborted, ConnectorError) as exc:
+            preview_error = str(exc)
+    for preview in previews:
+        if preview.problem is not None:
+            from syncs import catalogue
+
+            preview.catalogue = catalogue.get(preview.problem.code)
+    return render(request, "wizard/review.html", _context(
+        request, tenant, flow, step, problems=problems, previews=previews, preview_error=preview_error))
+
+
+@tenant_view(Role.OWNER)
+@require_POST
+def wizard_activate(request, tenant, pk):
+    flow = _flow_or_404(request, tenant, pk)
+    try:
+        run = services.flow_activate(flow=flow, user=request.user)
+    except FlowNotReady as exc:
+        for problem in exc.problems:
+            messages.error(request, problem.message)
+        return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="review")
+    Flow.objects.filter(pk=flow.pk).update(wizard_step="review")
+    messages.success(request, f"{flow.name} is active and runs every {flow.schedule_minutes} minutes. "
+                              "Its first run has started.")
+    return redirect(reverse("run_detail", args=[tenant.slug, run.pk]) if run else
+                    reverse("flow_detail", args=[tenant.slug, flow.pk]))
+
+
+STEP_HANDLERS = {
+    "source": step_connection, "target": step_connection, "sale_vat": step_vat, "purchase_vat": step_vat,
+    "rounding_vat": step_rounding_vat, "journals": step_journals, "accounts": step_accounts,
+    "discounts": step_discounts, "configuration": step_configuration, "review": step_review,
+}

@@ -1,0 +1,158 @@
+"""Forms of the onboarding wizard, built from the live lists of the two tools."""
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+
+from mappings.models import Flow, JournalMode, LabelOption, Scope
+
+NOT_MAPPED = ""
+
+
+def _choices(items, label, empty="— choose —"):
+    return [(NOT_MAPPED, empty)] + [(item.id if hasattr(item, "id") else item, label(item)) for item in items]
+
+
+def account_choices(accounts):
+    return [(NOT_MAPPED, "— choose —")] + [(a.number, f"{a.number} {a.name}") for a in accounts]
+
+
+def vat_label(code) -> str:
+    rate = f" ({code.rate} %)" if code.rate is not None else ""
+    return f"{code.code}{rate}"
+
+
+class VatForm(forms.Form):
+    """One row per tax rate of the invoicing tool; the choices are the accounting tool's VAT codes."""
+
+    def __init__(self, *args, rates, codes, initial_map: dict, suggested: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rates = rates
+        choices = [(NOT_MAPPED, "— not mapped —")] + [(c.id, vat_label(c)) for c in codes]
+        self.rows = []
+        for rate in rates:
+            name = f"tax_{rate.id}"
+            initial = initial_map.get(rate.id, suggested.get(rate.id, NOT_MAPPED))
+            self.fields[name] = forms.ChoiceField(choices=choices, required=False, initial=initial,
+                                                  label=f"{rate.name} — {rate.rate} %")
+            self.rows.append((rate, self[name], rate.id in suggested and rate.id not in initial_map))
+
+    def mapping(self) -> dict[str, str]:
+        return {rate.id: self.cleaned_data.get(f"tax_{rate.id}", NOT_MAPPED) for rate in self.rates}
+
+
+class RoundingVatForm(forms.Form):
+    sales_rounding_vat_code_id = forms.ChoiceField(label="VAT code on sales rounding lines", required=False)
+    purchase_rounding_vat_code_id = forms.ChoiceField(label="VAT code on purchase rounding lines", required=False)
+
+    def __init__(self, *args, sale_codes, purchase_codes, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sales_rounding_vat_code_id"].choices = _choices(sale_codes, vat_label)
+        self.fields["purchase_rounding_vat_code_id"].choices = _choices(purchase_codes, vat_label)
+
+
+class JournalsForm(forms.Form):
+    journal_mode = forms.ChoiceField(choices=JournalMode.choices, widget=forms.RadioSelect)
+    sales_journal_id = forms.ChoiceField(label="Sales journal", required=False)
+    purchase_journal_id = forms.ChoiceField(label="Purchase journal", required=False)
+
+    def __init__(self, *args, journals, source_journals, initial_map: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = _choices(journals, lambda j: f"{j.code} {j.name}".strip())
+        self.fields["sales_journal_id"].choices = choices
+        self.fields["purchase_journal_id"].choices = choices
+        if not source_journals:
+            self.fields["journal_mode"].choices = [c for c in JournalMode.choices if c[0] == JournalMode.BY_KIND]
+        self.source_rows = []
+        for journal in source_journals:
+            name = f"source_{journal.code}"
+            self.fields[name] = forms.ChoiceField(choices=choices, required=False,
+                                                  initial=initial_map.get(journal.code, NOT_MAPPED),
+                                                  label=f"{journal.code} {journal.name}")
+            self.source_rows.append((journal, self[name]))
+
+    def source_mapping(self) -> dict[str, str]:
+        return {journal.code: self.cleaned_data.get(f"source_{journal.code}", NOT_MAPPED)
+                for journal, _ in self.source_rows}
+
+
+class AccountsForm(forms.Form):
+    ROLES = [
+        ("default_sales_account", "Sales account (products)",
+         "Used on sales lines when the invoicing tool gives no account, or one that does not exist or is closed."),
+        ("default_purchase_account", "Purchase account (expenses)", "The same, for purchase lines."),
+        ("customer_collective_account", "Customer collective account", "Usually 411."),
+        ("supplier_collective_account", "Supplier collective account", "Usually 401."),
+        ("credit_rounding_account", "Credit rounding account",
+         "When the lines add up to less than the total (VAT rounding). Usually 758."),
+        ("debit_rounding_account", "Debit rounding account", "When the lines add up to more. Usually 658."),
+    ]
+
+    def __init__(self, *args, lists: dict, suggested: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.suggested = suggested
+        for role, label, help_text in self.ROLES:
+            self.fields[role] = forms.ChoiceField(label=label, help_text=help_text, required=False,
+                                                  choices=account_choices(lists[role]))
+
+
+class DiscountsForm(forms.Form):
+    separate_discounts = forms.BooleanField(required=False, label="Book discounts on their own accounts")
+    sales_discount_account = forms.ChoiceField(label="Discounts granted (sales)", required=False)
+    purchase_discount_account = forms.ChoiceField(label="Discounts received (purchases)", required=False)
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sales_discount_account"].choices = account_choices(accounts)
+        self.fields["purchase_discount_account"].choices = account_choices(accounts)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("separate_discounts"):
+            for name in ("sales_discount_account", "purchase_discount_account"):
+                if not data.get(name):
+                    self.add_error(name, "Choose the account, or untick the option.")
+        return data
+
+
+class ConfigurationForm(forms.ModelForm):
+    class Meta:
+        model = Flow
+        fields = ["name", "start_date", "create_as_draft", "sync_without_attachment", "scope", "label_option",
+                  "schedule_minutes", "rounding_tolerance"]
+        widgets = {
+            "start_date": forms.DateInput(attrs={"type": "date"}),
+            "scope": forms.RadioSelect,
+            "label_option": forms.RadioSelect,
+            "create_as_draft": forms.RadioSelect(choices=[(False, "No, post them"), (True, "Yes, as drafts")]),
+            "sync_without_attachment": forms.RadioSelect(
+                choices=[(True, "Yes, sync them anyway"), (False, "No, wait until the PDF is there")]),
+        }
+        labels = {
+            "start_date": "Synchronisation start date",
+            "create_as_draft": "Create entries as drafts?",
+            "sync_without_attachment": "Sync invoices without attachment?",
+            "scope": "What do you want to synchronise?",
+            "label_option": "Labels",
+            "schedule_minutes": "Run every (minutes)",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["start_date"].required = True
+        self.fields["create_as_draft"] = forms.TypedChoiceField(
+            coerce=lambda v: v in (True, "True", "true", "1"), choices=[(False, "No, post them"), (True, "Yes, as drafts")],
+            widget=forms.RadioSelect, label="Create entries as drafts?")
+        self.fields["sync_without_attachment"] = forms.TypedChoiceField(
+            coerce=lambda v: v in (True, "True", "true", "1"),
+            choices=[(True, "Yes, sync them anyway"), (False, "No, wait until the PDF is there")],
+            widget=forms.RadioSelect, label="Sync invoices without attachment?")
+        self.fields["scope"].choices = Scope.choices
+        self.fields["label_option"].choices = LabelOption.choices
+
+    def clean_start_date(self):
+        value = self.cleaned_data["start_date"]
+        if value and value > dt.date.today() + dt.timedelta(days=366):
+            raise forms.ValidationError("Choose a date at most one year from today.")
+        return value
