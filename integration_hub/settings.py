@@ -214,3 +214,8 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# --- import / export: importing needs the change permission, exporting the view permission ------
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False

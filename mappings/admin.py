@@ -1,4 +1,8 @@
 from django.contrib import admin
+from import_export.admin import ImportExportMixin
+
+from integration_hub.admin_io import UserScopedImportExport
+from mappings.resources import FlowAccountsResource, JournalMappingResource, VatMappingResource
 
 from mappings.models import Flow, JournalMapping, VatMapping
 from tenants.admin_scoping import TenantScopedAdminMixin
@@ -17,7 +21,8 @@ class JournalMappingInline(admin.TabularInline):
 
 
 @admin.register(Flow)
-class FlowAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class FlowAdmin(UserScopedImportExport, ImportExportMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+    resource_classes = [FlowAccountsResource]
     list_display = ["name", "tenant", "source", "target", "enabled", "schedule_minutes", "cursor"]
     list_filter = ["enabled", "scope"]
     search_fields = ["name", "tenant__name"]
@@ -32,7 +37,8 @@ class FlowAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(VatMapping)
-class VatMappingAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class VatMappingAdmin(UserScopedImportExport, ImportExportMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+    resource_classes = [VatMappingResource]
     tenant_path = "flow__tenant"
     manage_roles = (Role.OWNER,)
     list_display = ["flow", "kind", "source_rate", "source_label", "target_vat_code_label", "target_vat_code_id"]
@@ -48,6 +54,7 @@ class VatMappingAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(JournalMapping)
 class JournalMappingAdmin(VatMappingAdmin):
+    resource_classes = [JournalMappingResource]
     list_display = ["flow", "source_journal", "target_journal_label", "target_journal_id"]
     list_filter = []
     search_fields = ["flow__name", "source_journal", "target_journal_label"]

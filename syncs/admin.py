@@ -6,10 +6,14 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from import_export.admin import ExportMixin
+
+from integration_hub.admin_io import UserScopedImportExport
 
 from mappings.models import Flow
 from syncs import catalogue, services
 from syncs.models import DocumentOutcome, ErrorStatus, SyncDocument, SyncError, SyncRun
+from syncs.resources import SyncErrorResource
 from tenants.admin_scoping import TenantScopedAdminMixin
 from tenants.models import Role
 from tenants.selectors import tenant_ids_for_user, user_is_support
@@ -89,7 +93,8 @@ def retry_queued_message(modeladmin, request, runs) -> None:
 
 
 @admin.register(SyncError)
-class SyncErrorAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+    resource_classes = [SyncErrorResource]
     manage_roles = DESK_ROLES
     list_display = ["title", "document_link", "partner", "kind", "flow", "status", "occurrences", "last_seen_at"]
     list_filter = ["status", CodeFilter, ScopedFlowFilter, KindFilter, "last_seen_at", "created_at"]

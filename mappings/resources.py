@@ -1,0 +1,192 @@
+"""Mappings in and out (CSV, XLSX) with django-import-export.
+
+Every imported row is checked against the live lists of the flow's accounting tool before
+anything is written: the preview names each invalid row and the reason (an unknown VAT code, a
+closed account...). Flows are looked up among the importing user's tenants only.
+"""
+from __future__ import annotations
+
+from import_export import fields, resources, widgets
+
+from integration_hub.connectors.errors import ConnectorError
+from mappings.models import Flow, JournalMapping, VatMapping
+from tenants.selectors import tenant_ids_for_user, user_is_support
+from tenants.services import connection_read_credentials
+
+ACCOUNT_FIELDS = ["default_sales_account", "default_purchase_account", "customer_collective_account",
+                  "supplier_collective_account", "credit_rounding_account", "debit_rounding_account",
+                  "sales_discount_account", "purchase_discount_account"]
+
+
+class TargetLists:
+    """The accounting tool's lists for the flows of one import, fetched once per flow."""
+
+    def __init__(self):
+        self._lists: dict[tuple[int, str], object] = {}
+
+    def get(self, flow: Flow, name: str):
+        key = (flow.pk, name)
+        if key not in self._lists:
+            self._lists[key] = self._fetch(flow, name)
+        return self._lists[key]
+
+    @staticmethod
+    def _fetch(flow: Flow, name: str):
+        if flow.target is None:
+            return ConnectorError("the flow has no accounting tool connected")
+        credentials = connection_read_credentials(connection=flow.target)
+        if credentials is None:
+            return ConnectorError(flow.target.status_message)
+        connector = flow.target.descriptor.connector(credentials, auth_kind=flow.target.auth_kind)
+        try:
+            if name == "vat_codes":
+                return {code.id: code for code in connector.list_vat_codes()}
+            if name == "journals":
+                return {journal.id: journal for journal in connector.list_journals()}
+            return {account.number: account for account in connector.list_accounts()}
+        except ConnectorError as exc:
+            return exc
+        finally:
+            connector.close()
+
+
+class ScopedFlowWidget(widgets.ForeignKeyWidget):
+    """A flow id, accepted only among the flows of the importing user's tenants."""
+
+    def __init__(self, user=None):
+        super().__init__(Flow, field="pk")
+        self.user = user
+
+    def get_queryset(self, value, row, *args, **kwargs):
+        flows = Flow.objects.select_related("target", "tenant")
+        if self.user is not None and not user_is_support(self.user):
+            flows = flows.filter(tenant_id__in=tenant_ids_for_user(self.user))
+        return flows
+
+    def clean(self, value, row=None, **kwargs):
+        try:
+            return super().clean(value, row, **kwargs)
+        except (Flow.DoesNotExist, ValueError):
+            raise ValueError(f"No such flow: {value}") from None
+
+
+class ScopedResource(resources.ModelResource):
+    def __init__(self, user=None, **kwargs):
+        super().__init__(**kwargs)
+        self.user = user
+        self.lists = TargetLists()
+        self.fields["flow"].widget = ScopedFlowWidget(user)
+
+    def filter_export(self, queryset, **kwargs):
+        if self.user is not None and not user_is_support(self.user):
+            queryset = queryset.filter(flow__tenant_id__in=tenant_ids_for_user(self.user))
+        return queryset
+
+    def _live(self, flow: Flow, name: str, errors: dict, field: str):
+        found = self.lists.get(flow, name)
+        if isinstance(found, Exception):
+            errors.setdefault(field, []).append(f"Cannot check against {flow.target or 'the accounting tool'}: {found}")
+            return None
+        return found
+
+
+class VatMappingResource(ScopedResource):
+    flow = fields.Field(attribute="flow", column_name="flow")
+
+    class Meta:
+        model = VatMapping
+        fields = ("flow", "kind", "source_tax_id", "source_rate", "source_label", "target_vat_code_id",
+                  "target_vat_code_label")
+        import_id_fields = ("flow", "kind", "source_tax_id")
+        skip_unchanged = True
+        report_skipped = True
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        errors = dict(import_validation_errors or {})
+        if getattr(instance, "flow_id", None):
+            codes = self._live(instance.flow, "vat_codes", errors, "target_vat_code_id")
+            if codes is not None:
+                code = codes.get(str(instance.target_vat_code_id))
+                if code is None:
+                    errors.setdefault("target_vat_code_id", []).append(
+                        f"Unknown VAT code {instance.target_vat_code_id!r} in {instance.flow.target}.")
+                elif code.kind not in (instance.kind, "both"):
+                    errors.setdefault("target_vat_code_id", []).append(
+                        f"VAT code {code.code} is a {code.kind} code, not a {instance.kind} one.")
+                elif not instance.target_vat_code_label:
+                    instance.target_vat_code_label = code.code
+        super().validate_instance(instance, errors, validate_unique)
+
+
+class JournalMappingResource(ScopedResource):
+    flow = fields.Field(attribute="flow", column_name="flow")
+
+    class Meta:
+        model = JournalMapping
+        fields = ("flow", "source_journal", "target_journal_id", "target_journal_label")
+        import_id_fields = ("flow", "source_journal")
+        skip_unchanged = True
+        report_skipped = True
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        errors = dict(import_validation_errors or {})
+        if getattr(instance, "flow_id", None):
+            journals = self._live(instance.flow, "journals", errors, "target_journal_id")
+            if journals is not None and str(instance.target_journal_id) not in journals:
+                errors.setdefault("target_journal_id", []).append(
+                    f"Unknown journal {instance.target_journal_id!r} in {instance.flow.target}.")
+        super().validate_instance(instance, errors, validate_unique)
+
+
+class FlowAccountsResource(resources.ModelResource):
+    """The account mappings of flows (one row per flow); rows only update existing flows."""
+
+    class Meta:
+        model = Flow
+        fields = ("id", "name", *ACCOUNT_FIELDS, "sales_journal_id", "purchase_journal_id",
+                  "sales_rounding_vat_code_id", "purchase_rounding_vat_code_id")
+        import_id_fields = ("id",)
+        skip_unchanged = True
+        report_skipped = True
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(**kwargs)
+        self.user = user
+        self.lists = TargetLists()
+
+    def get_queryset(self):
+        flows = Flow.objects.select_related("target", "tenant")
+        if self.user is not None and not user_is_support(self.user):
+            flows = flows.filter(tenant_id__in=tenant_ids_for_user(self.user))
+        return flows
+
+    def filter_export(self, queryset, **kwargs):
+        if self.user is not None and not user_is_support(self.user):
+            queryset = queryset.filter(tenant_id__in=tenant_ids_for_user(self.user))
+        return queryset
+
+    def get_or_init_instance(self, instance_loader, row):
+        instance = self.get_instance(instance_loader, row)
+        if instance is None:
+            raise ValueError(f"No such flow: {row.get('id')} (account mappings only update existing flows)")
+        return instance, False
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        errors = dict(import_validation_errors or {})
+        found = self.lists.get(instance, "accounts")
+        if isinstance(found, Exception):
+            errors.setdefault("default_sales_account", []).append(f"Cannot check against {instance.target}: {found}")
+        else:
+            for name in ACCOUNT_FIELDS:
+                number = getattr(instance, name)
+                if not number:
+                    continue
+                account = found.get(number)
+                if account is None:
+                    errors.setdefault(name, []).append(f"Account {number} does not exist in {instance.target}.")
+                elif not account.usable:
+                    errors.setdefault(name, []).append(f"Account {number} is closed or cannot receive entries.")
+        super().validate_instance(instance, errors, validate_unique)
+
+
+__all__ = ["VatMappingResource", "JournalMappingResource", "FlowAccountsResource"]
