@@ -11,7 +11,7 @@ from import_export.admin import ExportMixin
 from integration_hub.admin_io import UserScopedImportExport
 
 from mappings.models import Flow
-from syncs import catalogue, services
+from syncs import catalogue, selectors, services
 from syncs.models import DocumentOutcome, ErrorStatus, SyncDocument, SyncError, SyncRun
 from syncs.resources import SyncErrorResource
 from tenants.admin_scoping import TenantScopedAdminMixin
@@ -105,8 +105,8 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
     date_hierarchy = None
     actions = ["retry_now", "mark_resolved", "mark_ignored"]
     fields = ["code", "title", "description", "resolution", "message", "provider_message", "document_link",
-              "entry_in_target", "flow", "status", "occurrences", "created_at", "last_seen_at", "resolved_by",
-              "resolved_at", "resolution_note"]
+              "entry_in_target", "open_in_tools", "flow", "status", "occurrences", "created_at", "last_seen_at",
+              "resolved_by", "resolved_at", "resolution_note"]
     readonly_fields = fields
 
     def has_add_permission(self, request):
@@ -151,6 +151,16 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
     def entry_in_target(self, obj):
         doc = obj.document
         return doc.target_number or doc.target_entry_id or "none yet"
+
+    @admin.display(description="Open in the tools")
+    def open_in_tools(self, obj):
+        links = selectors.document_links(obj.document)
+        parts = [("the invoice in the invoicing tool", links.get("source")),
+                 ("the entry in the accounting tool", links.get("target"))]
+        shown = [(label, url) for label, url in parts if url]
+        if not shown:
+            return "—"
+        return format_html_join(" · ", '<a href="{1}" target="_blank" rel="noopener">{0}</a>', shown)
 
     def _allowed(self, request, queryset):
         if request.user.is_superuser:
@@ -246,7 +256,40 @@ class SyncRunAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
     list_select_related = ["flow", "tenant"]
     show_full_result_count = False
     exclude = ["call_log", "document_ids"]
-    readonly_fields = ["calls_table"]
+    readonly_fields = ["live_progress", "calls_table"]
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("<path:object_id>/progress/", self.admin_site.admin_view(self.progress_view),
+                     name="syncs_syncrun_progress"), *super().get_urls()]
+
+    def progress_view(self, request, object_id):
+        from django.http import Http404, JsonResponse
+
+        run = self.get_object(request, object_id)
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404("No such run.")
+        return JsonResponse({"status": run.status, "status_display": run.get_status_display(),
+                             "active": run.status in ("queued", "running"), "seen": run.seen_count,
+                             "total": run.total_count, "synced": run.synced_count, "errors": run.error_count,
+                             "waiting": run.waiting_count, "external_calls": run.external_calls})
+
+    @admin.display(description="Progress")
+    def live_progress(self, obj):
+        url = reverse("admin:syncs_syncrun_progress", args=[obj.pk])
+        active = "1" if obj.status in ("queued", "running") else "0"
+        return format_html(
+            '<span id="run-live" data-url="{}" data-active="{}"><b id="run-live-status">{}</b> — '
+            '<span id="run-live-counts">{} / {} looked at · {} synced · {} error(s) · {} waiting</span></span>'
+            '<script>(function(){{var box=document.getElementById("run-live");if(box.dataset.active!=="1")return;'
+            'function tick(){{fetch(box.dataset.url,{{credentials:"same-origin"}}).then(function(r){{return r.json()}})'
+            '.then(function(d){{document.getElementById("run-live-status").textContent=d.status_display;'
+            'document.getElementById("run-live-counts").textContent=d.seen+" / "+(d.total||"?")+" looked at · "+'
+            'd.synced+" synced · "+d.errors+" error(s) · "+d.waiting+" waiting";'
+            'if(d.active){{setTimeout(tick,1500)}}else{{location.reload()}}}})}}setTimeout(tick,1000)}})();</script>',
+            url, active, obj.get_status_display(), obj.seen_count, obj.total_count or "?", obj.synced_count,
+            obj.error_count, obj.waiting_count)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

@@ -60,6 +60,7 @@ class SyncRun(models.Model):
             models.Index(fields=["tenant", "-created_at"], name="run_tenant_recent"),
             models.Index(fields=["flow", "-created_at"], name="run_flow_recent"),
             models.Index(fields=["status"], name="run_status"),
+            models.Index(fields=["-created_at", "-id"], name="run_recent"),
         ]
         constraints = [
             # At most one queued-or-running run per flow: runs of a flow never overlap.
@@ -178,6 +179,7 @@ class SyncError(models.Model):
         indexes = [
             models.Index(fields=["tenant", "status", "code"], name="error_tenant_status_code"),
             models.Index(fields=["flow", "status"], name="error_flow_status"),
+            models.Index(fields=["-last_seen_at", "-id"], name="error_recent"),
         ]
 
     def __str__(self) -> str:

@@ -100,6 +100,22 @@ def run_progress(request, tenant, pk):
 
 
 @tenant_view()
+def tenant_dashboard(request, tenant):
+    data = selectors.dashboard(tenant)
+    peak = max([p["n"] for p in data["series"]] + [1])
+    width, height, gap = 18, 120, 4
+    bars = []
+    for i, point in enumerate(data["series"]):
+        h = round(point["n"] / peak * height)
+        bars.append({"x": i * (width + gap), "y": height - h, "h": h, "n": point["n"], "day": point["day"]})
+    for row in data["errors_by_code"]:
+        row["title"] = catalogue.get(row["code"]).title
+    return render(request, "syncs/dashboard.html", {
+        "tenant": tenant, **data, "bars": bars, "chart_width": len(bars) * (width + gap), "chart_height": height,
+        "bar_width": width, "peak": peak})
+
+
+@tenant_view()
 def document_detail(request, tenant, pk):
     document = SyncDocument.objects.filter(tenant=tenant, pk=pk).select_related("flow").first()
     if document is None or not selectors.tenants_for_user(request.user).filter(pk=tenant.pk).exists():
@@ -111,4 +127,5 @@ def document_detail(request, tenant, pk):
     for error in errors:
         error.catalogue = catalogue.get(error.code)
     return render(request, "syncs/document_detail.html", {"tenant": tenant, "document": document,
-                                                          "history": history, "errors": errors})
+                                                          "history": history, "errors": errors,
+                                                          "links": selectors.document_links(document)})

@@ -122,6 +122,11 @@ class Connector(abc.ABC):
         self.session = session
         self.on_credentials_changed = on_credentials_changed
 
+    @classmethod
+    def record_url(cls, credentials: Mapping[str, Any], kind: str, record_id: str) -> str | None:
+        """A link a person can open to see a record in the tool itself (kind: invoice | entry | partner)."""
+        return None
+
     @abc.abstractmethod
     def check(self) -> CheckResult:
         """Prove the credentials work; never raises for a refused login, reports it."""

@@ -213,17 +213,27 @@ def decode_cursor(cursor: str, name: str) -> int:
         raise bad_request(name, "is not a valid cursor (pass meta.end_cursor of the previous page)") from exc
 
 
+KEEP_NULL = frozenset({"employee_id"})  # required in the SDK model even when it has no value (credentials)
+
+
 def public(record: dict, base_url: str = "") -> dict:
-    """The API view of a stored record: no private "_" keys, file URLs made absolute."""
+    """The API view of a stored record: no private "_" keys, file URLs made absolute, and optional
+    fields without a value left out (the SDK's ``Unset``; its parsers crash on null nested objects)."""
     def walk(value):
         if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items() if not k.startswith("_")}
+            return {k: walk(v) for k, v in value.items()
+                    if not k.startswith("_") and (v is not None or k in KEEP_NULL)}
         if isinstance(value, list):
             return [walk(v) for v in value]
         if isinstance(value, str) and value.startswith(FILE_MARK):
             return base_url.rstrip("/") + value[len(FILE_MARK):]
         return value
     return walk(record)
+
+
+def _num(record: dict) -> int:
+    """Ids are strings; they sort (and cursors compare) by their number ("api_key_1" -> 1)."""
+    return int(re.sub(r"\D", "", record["id"]) or 0)
 
 
 def as_bool(value: str | None) -> bool | None:
@@ -409,6 +419,7 @@ class SandboxState:
         self.refresh_count = 0
         self.oauth_deny = False
         self._post_times: deque[float] = deque()
+        self.seed_info: dict = {}
         self._company_defaults()
 
     def _company_defaults(self) -> None:
@@ -494,7 +505,7 @@ class SandboxState:
             return copy.deepcopy(record)
 
     def _sorted(self, resource: str) -> list[dict]:
-        return sorted(self.data[resource].values(), key=lambda r: int(r["id"]))
+        return sorted(self.data[resource].values(), key=_num)
 
     def add_file(self, filename: str, content: bytes, content_type: str = "application/pdf", *,
                  signature: str | None = None, created_at: str | None = None) -> dict:
@@ -726,21 +737,23 @@ class SandboxState:
             after, before = query.one("after_id"), query.one("before_id")
             if after:
                 after_id = decode_cursor(after, "after_id")
-                position = [r for r in items if int(r["id"]) > after_id]
+                position = [r for r in items if _num(r) > after_id]
                 has_previous = len(position) < total
                 page = position[:limit]
                 has_next = len(position) > limit
             elif before:
                 before_id = decode_cursor(before, "before_id")
-                position = [r for r in items if int(r["id"]) < before_id]
+                position = [r for r in items if _num(r) < before_id]
                 page = position[-limit:]
                 has_previous = len(position) > limit
                 has_next = len(position) < total
             else:
                 page, has_previous, has_next = items[:limit], False, total > limit
             meta = {"has_next_page": has_next, "has_previous_page": has_previous, "limit": limit, "total": total,
-                    "start_cursor": encode_cursor(page[0]["id"]) if page else None,
-                    "end_cursor": encode_cursor(page[-1]["id"]) if page else None}
+                    "start_cursor": encode_cursor(_num(page[0])) if page else None,
+                    "end_cursor": encode_cursor(_num(page[-1])) if page else None}
+            if not page:
+                del meta["start_cursor"], meta["end_cursor"]
             return [copy.deepcopy(r) for r in page], meta
 
     # ---- contacts ------------------------------------------------------------------------

@@ -88,6 +88,16 @@ class TrytonConnector(SourceConnector, TargetConnector):
     def close(self) -> None:
         self.client.http.close()
 
+    RECORD_MODELS = {"invoice": "account.invoice", "entry": "account.move", "partner": "party.party"}
+
+    @classmethod
+    def record_url(cls, credentials, kind: str, record_id: str) -> str | None:
+        """The record in Tryton's web client (sao), which serves `/#<database>/model/<model>/<id>`."""
+        model = cls.RECORD_MODELS.get(kind)
+        if not model or not str(record_id).isdigit() or not credentials.get("url"):
+            return None
+        return f"{credentials['url'].rstrip('/')}/#{credentials.get('database', '')}/model/{model}/{record_id}"
+
     # --- shared ----------------------------------------------------------------------------
     def company(self) -> dict:
         if self._company is None:

@@ -1,0 +1,70 @@
+"""The sandboxes mounted in the hub: ``path("sandbox/", include("sandboxes.urls"))`` in the project urls.
+
+``/sandbox/factorial/...`` is one process-wide Factorial sandbox seeded with "demo", whose API key
+is the setting HUB_SANDBOX_FACTORIAL_API_KEY (default "sandbox-factorial-key"). The view hands the
+request to the WSGI app with SCRIPT_NAME set to the mount point, so the URLs it builds (file
+downloads) point back under it.
+"""
+from __future__ import annotations
+
+import io
+import threading
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from sandboxes.factorial.app import FactorialSandbox
+from sandboxes.factorial.state import SandboxState
+
+_lock = threading.Lock()
+_factorial: FactorialSandbox | None = None
+
+
+def factorial_sandbox() -> FactorialSandbox:
+    """The process-wide Factorial sandbox, created (and seeded) on first use."""
+    global _factorial
+    with _lock:
+        if _factorial is None:
+            api_key = getattr(settings, "HUB_SANDBOX_FACTORIAL_API_KEY", None) or "sandbox-factorial-key"
+            _factorial = FactorialSandbox(SandboxState(api_key=api_key, seed="demo"))
+        return _factorial
+
+
+def run_wsgi(app, request: HttpRequest, rest: str) -> HttpResponse:
+    environ = dict(request.META)
+    full_path = request.path  # includes the project's own SCRIPT_NAME
+    prefix = full_path[: len(full_path) - len(rest)] if rest and full_path.endswith(rest) else full_path
+    body = request.body
+    environ.update({"SCRIPT_NAME": prefix.rstrip("/"), "PATH_INFO": "/" + rest, "wsgi.input": io.BytesIO(body),
+                    "CONTENT_LENGTH": str(len(body)), "REQUEST_METHOD": request.method})
+    environ.setdefault("wsgi.url_scheme", request.scheme)
+    captured: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    chunks = app(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    response = HttpResponse(content, status=int(captured["status"].split()[0]))
+    del response["Content-Type"]
+    for name, value in captured["headers"]:
+        if name.lower() != "content-length":
+            response[name] = value
+    return response
+
+
+@csrf_exempt
+def factorial(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return run_wsgi(factorial_sandbox(), request, rest)
+
+
+urlpatterns = [
+    path("factorial/", factorial, name="sandbox-factorial-root"),
+    path("factorial/<path:rest>", factorial, name="sandbox-factorial"),
+]
