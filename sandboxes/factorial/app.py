@@ -192,7 +192,8 @@ class FactorialSandbox:
         return {"name": "Factorial API sandbox", "base_url": request.base_url,
                 "api": f"{request.base_url}/api/<YYYY-MM-DD>/resources/...",
                 "auth": "x-api-key: <key> or Authorization: Bearer <OAuth access token>",
-                "oauth": {"authorize": f"{request.base_url}/oauth/authorize", "token": f"{request.base_url}/oauth/token"},
+                "oauth": {"authorize": f"{request.base_url}/oauth/authorize",
+                          "token": f"{request.base_url}/oauth/token"},
                 "admin": f"{request.base_url}/_sandbox (x-api-key required)", "docs": "docs/sandbox-factorial.md"}
 
     def download(self, request: Request) -> Response:
@@ -244,7 +245,8 @@ class FactorialSandbox:
                 return Response(201, public(record, base))
         elif rest[0] in routes.get("actions", {}) and method == "POST":
             result = routes["actions"][rest[0]](state, request.json())
-            return Response(200, public(result, base) if isinstance(result, dict) else [public(r, base) for r in result])
+            body = public(result, base) if isinstance(result, dict) else [public(r, base) for r in result]
+            return Response(200, body)
         else:
             record_id = rest[0]
             if method == "GET":

@@ -595,7 +595,8 @@ def _expenses(state, rng, clock, today, start, centers, accounts) -> None:
         french = currency == "EUR" and merchant not in ("Adobe Systems Software Ireland",)
         expense_id = str(state._next_id["expenses/expenses"])
         expensable_id = str(state._next_id["expenses/expensables"])
-        number = f"{rng.randint(100000, 999999)}" if category[7] == "receipt" else f"F-{when.year}-{rng.randint(1000, 99999)}"
+        number = (f"{rng.randint(100000, 999999)}" if category[7] == "receipt"
+                  else f"F-{when.year}-{rng.randint(1000, 99999)}")
         files = []
         if status != "draft" or rng.random() < 0.5:
             lines = [merchant, f"{category[1]} - {when.isoformat()}", f"N° {number}",

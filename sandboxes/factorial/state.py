@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 UTC = dt.timezone.utc
@@ -385,8 +385,8 @@ class SandboxState:
         self.api_keys = {api_key} if isinstance(api_key, str) else set(api_key)
         self.seed, self.today = seed, today
         self.company_id = company_id
-        self.oauth_clients = {oauth_client_id: {"secret": oauth_client_secret,
-                                                "redirect_uris": list(oauth_redirect_uris) if oauth_redirect_uris else None}}
+        redirect_uris = list(oauth_redirect_uris) if oauth_redirect_uris else None  # None: any redirect_uri
+        self.oauth_clients = {oauth_client_id: {"secret": oauth_client_secret, "redirect_uris": redirect_uris}}
         self.strict_limit = strict_limit  # True: limit > 100 is a 400 instead of being capped at 100
         self.post_rate_limit = post_rate_limit  # POSTs per rolling minute; None disables
         self.access_token_ttl = ACCESS_TOKEN_TTL
@@ -562,8 +562,8 @@ class SandboxState:
                 if problem is None:
                     return "oauth"
                 if not api_key:
-                    raise ApiError(401, "invalid_token", problem, headers={
-                        "WWW-Authenticate": f'Bearer realm="Doorkeeper", error="invalid_token", error_description="{problem}"'})
+                    challenge = f'Bearer realm="Doorkeeper", error="invalid_token", error_description="{problem}"'
+                    raise ApiError(401, "invalid_token", problem, headers={"WWW-Authenticate": challenge})
             if api_key:
                 raise ApiError(401, "unauthorized", "Invalid API key")
             raise ApiError(401, "unauthorized",
@@ -988,7 +988,8 @@ class SandboxState:
         if vendor is None:
             return {}
         address = vendor.get("address") or {}
-        return {"issuer_name": vendor.get("legal_name") or vendor["name"], "issuer_address_line_1": address.get("line1"),
+        return {"issuer_name": vendor.get("legal_name") or vendor["name"],
+                "issuer_address_line_1": address.get("line1"),
                 "issuer_address_line_2": address.get("line2"), "issuer_city": address.get("city"),
                 "issuer_postal_code": address.get("postal_code"), "issuer_state": address.get("state"),
                 "issuer_country_code": address.get("country_code"), "issuer_tax_id": vendor.get("tax_id")}
@@ -1024,8 +1025,9 @@ class SandboxState:
                     raise invalid("total_amount_cents", "is not a number") from None
             parent = fields.get("parent_financial_document_id") or None
             if not parent and fields.get("original_invoice_number"):
+                wanted = (str(vendor_id), fields["original_invoice_number"])
                 for doc in self.data["finance/financial_documents"].values():
-                    if doc.get("vendor_id") == str(vendor_id) and doc.get("document_number") == fields["original_invoice_number"]:
+                    if (doc.get("vendor_id"), doc.get("document_number")) == wanted:
                         parent = doc["id"]
                 if not parent:
                     raise invalid("original_invoice_number", "does not match a document of this vendor")
@@ -1145,11 +1147,11 @@ class SandboxState:
                 legal_entity_id=str(body["legal_entity_id"]), reference_date=body["reference_date"],
                 entry_type=body.get("type") or "external", status=body.get("status") or "published",
                 description=body.get("description"), external_id=body.get("external_id"),
-                lines=[(str(l["account_id"]), int(l.get("debit_amount_cents") or 0),
-                        int(l.get("credit_amount_cents") or 0), l.get("external_id")) for l in lines])
+                lines=[(str(line["account_id"]), int(line.get("debit_amount_cents") or 0),
+                        int(line.get("credit_amount_cents") or 0), line.get("external_id")) for line in lines])
 
-    def add_journal_entry(self, *, legal_entity_id: str, reference_date: str, entry_type: str, status: str = "published",
-                          description: str | None = None, external_id: str | None = None,
+    def add_journal_entry(self, *, legal_entity_id: str, reference_date: str, entry_type: str,
+                          status: str = "published", description: str | None = None, external_id: str | None = None,
                           source_id: str | None = None, source_type: str | None = None,
                           lines: list[tuple[str, int, int, str | None]], published_at: str | None = None) -> dict:
         with self.lock:
@@ -1456,7 +1458,8 @@ def _expensables(state, items, q: Query):
 
 
 def _cost_centers(state, items, q: Query):
-    items = _common(state, items, q, arrays={"legal_entity_ids": "legal_entity_id"}, scalars={"company_id": "company_id"})
+    items = _common(state, items, q, arrays={"legal_entity_ids": "legal_entity_id"},
+                    scalars={"company_id": "company_id"})
     if q.one("search"):
         needle = q.one("search").lower()
         items = [r for r in items if needle in (r.get("name") or "").lower() or needle in (r.get("code") or "").lower()]
@@ -1471,8 +1474,8 @@ def _subscriptions(state, items, q: Query):
 
 
 LIST_FILTERS: dict[str, Callable] = {
-    "finance/accounts": lambda s, i, q: _common(s, i, q, arrays={"legal_entity_ids": "legal_entity_id", "types": "type"},
-                                                scalars={"number": "number"}),
+    "finance/accounts": lambda s, i, q: _common(
+        s, i, q, arrays={"legal_entity_ids": "legal_entity_id", "types": "type"}, scalars={"number": "number"}),
     "finance/contacts": _contacts,
     "finance/financial_documents": _documents,
     "finance/tax_rates": lambda s, i, q: _common(s, i, q, arrays={"tax_type_ids": "tax_type_id"}),

@@ -64,11 +64,13 @@ def test_the_chart_of_accounts_comes_with_its_closed_and_postable_state(books):
     assert accounts["7071"].account_class == "7"
 
 
-def test_vat_codes_are_the_taxes_that_post_amounts_with_their_accounts(books):
+def test_vat_codes_are_the_parent_taxes_with_the_rate_and_accounts_in_force(books):
     codes = books.list_vat_codes()
-    sales_20 = [c for c in codes if c.kind == "sale" and c.rate == D(20)]
-    assert sales_20 and all(c.account_number == "44571" for c in sales_20)
-    assert any(c.kind == "purchase" and c.rate == D(20) and c.account_number == "44566" for c in codes)
+    by_name = {c.code: c for c in codes}
+    normal = by_name["T.V.A. Vente de biens Taux Normal"]  # a parent whose dated children say 19.6 % then 20 %
+    assert (normal.rate, normal.kind, normal.account_number) == (D(20), "sale", "44571")
+    assert by_name["T.V.A. Achat de services Taux Normal"].account_number == "44566"
+    assert by_name["T.V.A. Vente de biens 5,5%"].rate == D("5.5")
 
 
 def test_journals_carry_their_kind(books):
@@ -153,8 +155,9 @@ def test_vat_bases_and_amounts_reach_tryton_tax_lines(books):
     result = books.create_entries([sale_entry(books, "tax-lines", party=party)], post=True)[0]
     lines = books.client.search_read("account.move.line", [("move", "=", int(result.entry_id))], ["tax_lines"])
     tax_line_ids = [t for line in lines for t in line["tax_lines"]]
-    tax_lines = books.client.read("account.tax.line", tax_line_ids, ["type", "amount"])
+    tax_lines = books.client.read("account.tax.line", tax_line_ids, ["type", "amount", "tax.rate"])
     assert sorted((t["type"], t["amount"]) for t in tax_lines) == [("base", D("100.00")), ("tax", D("20.00"))]
+    assert {t["tax."]["rate"] for t in tax_lines} == {D("0.20")}  # booked on the child tax in force, not the parent
 
 
 def test_an_expired_session_is_renewed_transparently(books):

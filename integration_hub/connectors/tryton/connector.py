@@ -146,8 +146,9 @@ class TrytonConnector(SourceConnector, TargetConnector):
         return {number: int(account.id) for number, account in self._accounts.items()}
 
     def list_vat_codes(self) -> list[VatCode]:
-        tree = self.tax_tree()
-        return [mapper.vat_code_from_tryton(row, tree) for row in tree.leaves(dt.date.today())]
+        tree, today = self.tax_tree(), dt.date.today()
+        codes = (mapper.vat_code_from_tryton(row, tree, today) for row in tree.roots())
+        return [code for code in codes if code is not None]
 
     def list_journals(self) -> list[Journal]:
         self.company()
@@ -346,7 +347,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
         if missing:
             raise PermanentError(f"unknown account(s) {', '.join(missing)}", provider=PROVIDER.key)
         return mapper.move_values(entry, company_id=self.company()["id"], period_id=self._period_for(entry.date),
-                                  account_ids=account_ids)
+                                  account_ids=account_ids, tree=self.tax_tree())
 
     def create_entries(self, entries: Sequence[JournalEntry], *, post: bool) -> list[EntryResult]:
         """Create (and post) in one call per batch; when the batch is refused, retry one by one to

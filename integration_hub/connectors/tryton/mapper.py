@@ -62,8 +62,9 @@ def account_from_tryton(row: dict, *, today: dt.date) -> Account:
 class TaxTree:
     """Tryton's French taxes are trees: a root ("TVA ventes taux normal") with dated children (20 %, 19.6 %).
 
-    Invoice lines name roots; amounts are computed by the leaves. The hub shows roots as the
-    invoicing tool's tax rates and leaves as the accounting tool's VAT codes.
+    Invoice lines name roots; amounts are computed by the leaves. The hub shows roots both as the
+    invoicing tool's tax rates and as the accounting tool's VAT codes (with the rate in force), and
+    books tax lines on the leaf in force on the entry's date.
     """
 
     def __init__(self, rows: list[dict], group_kinds: dict[int, str]):
@@ -104,23 +105,37 @@ class TaxTree:
     def roots(self) -> list[dict]:
         return [row for row in self.rows.values() if not row.get("parent") and row.get("active", True)]
 
-    def leaves(self, day: dt.date) -> list[dict]:
-        """Taxes that compute an amount and post it to an account, valid on `day`."""
-        return [row for row in self.rows.values()
-                if row.get("type") == "percentage" and Decimal(row.get("rate") or 0) >= 0
-                and (row.get("invoice_account.") or {}).get("code") and row.get("active", True)
-                and self.valid_on(row, day)]
+    def leaf_on(self, tax_id: int, day: dt.date) -> dict | None:
+        """The tax that actually computes the amount of `tax_id` on `day`: itself when it has a rate,
+        else its first valid child with a positive rate (a root's dated child, 20 % rather than 19.6 %)."""
+        row = self.rows.get(tax_id)
+        if row is None:
+            return None
+        if row.get("type") == "percentage":
+            return row
+        for child in sorted(self.children.get(tax_id, []), key=lambda c: c.get("id")):
+            if self.valid_on(child, day) and Decimal(child.get("rate") or 0) >= 0:
+                found = self.leaf_on(child["id"], day)
+                if found is not None:
+                    return found
+        return None
 
 
-def vat_code_from_tryton(row: dict, tree: TaxTree) -> VatCode:
+def vat_code_from_tryton(row: dict, tree: TaxTree, day: dt.date) -> VatCode | None:
+    """A parent tax (what invoice lines carry) as a VAT code: the rate in force on `day` and the
+    accounts of the child tax that computes it."""
+    leaf = tree.leaf_on(row["id"], day)
+    rate = tree.rate_on(row["id"], day)
+    if leaf is None or rate is None:
+        return None
     return VatCode(
         id=str(row["id"]),
         code=row.get("name") or str(row["id"]),
         name=row.get("description") or row.get("name") or "",
-        rate=percent(row.get("rate")),
+        rate=rate,
         kind=tree.kind(row["id"]),
-        account_number=(row.get("invoice_account.") or {}).get("code", "") or "",
-        credit_note_account_number=(row.get("credit_note_account.") or {}).get("code", "") or "",
+        account_number=(leaf.get("invoice_account.") or {}).get("code", "") or "",
+        credit_note_account_number=(leaf.get("credit_note_account.") or {}).get("code", "") or "",
     )
 
 
@@ -180,8 +195,9 @@ def party_values(partner: Partner, *, country_id: int | None) -> dict:
 
 
 def move_values(entry: JournalEntry, *, company_id: int, period_id: int, account_ids: dict[str, int],
-                tax_signs: dict[str, int] | None = None) -> dict:
-    """account.move values for one entry; VAT bases and amounts go to tax lines for Tryton's VAT reports."""
+                tree: TaxTree | None = None) -> dict:
+    """account.move values for one entry; VAT bases and amounts go to tax lines for Tryton's VAT reports,
+    on the child tax in force on the entry's date (a parent tax computes nothing by itself)."""
     lines = []
     for line in entry.lines:
         values = {
@@ -195,7 +211,9 @@ def move_values(entry: JournalEntry, *, company_id: int, period_id: int, account
         if line.vat_code_id and line.vat_role in ("base", "tax"):
             # Sales count credits as positive VAT, purchases debits.
             signed = line.credit - line.debit if entry.kind == "sale" else line.debit - line.credit
-            values["tax_lines"] = [["create", [{"amount": signed, "type": line.vat_role, "tax": int(line.vat_code_id)}]]]
+            leaf = tree.leaf_on(int(line.vat_code_id), entry.date) if tree is not None else None
+            tax_id = leaf["id"] if leaf is not None else int(line.vat_code_id)
+            values["tax_lines"] = [["create", [{"amount": signed, "type": line.vat_role, "tax": tax_id}]]]
         lines.append(values)
     description = f"{entry.label} {reference_tag(entry.reference)}".strip()
     return {
