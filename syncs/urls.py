@@ -11,6 +11,7 @@ urlpatterns = [
     path("t/<slug:slug>/runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("t/<slug:slug>/runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("t/<slug:slug>/documents/<int:pk>/", views.document_detail, name="document_detail"),
+    path("t/<slug:slug>/documents/<int:pk>/retry/", views.document_retry, name="document_retry"),
     path("t/<slug:slug>/dashboard/", views.tenant_dashboard, name="tenant_dashboard"),
     path("t/<slug:slug>/wizard/", wizard.wizard_start, name="wizard_start"),
     path("t/<slug:slug>/wizard/<int:pk>/activate/", wizard.wizard_activate, name="wizard_activate"),

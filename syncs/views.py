@@ -99,6 +99,19 @@ def run_progress(request, tenant, pk):
     })
 
 
+@tenant_view(*RUNNERS)
+@require_POST
+def document_retry(request, tenant, pk):
+    document = SyncDocument.objects.filter(tenant=tenant, pk=pk).select_related("flow").first()
+    if document is None:
+        from django.http import Http404
+
+        raise Http404("No such document.")
+    run, created = services.retry_documents(documents=[document], user=request.user)
+    _run_message(request, run, created)
+    return redirect("run_detail", slug=tenant.slug, pk=run.pk)
+
+
 @tenant_view()
 def tenant_dashboard(request, tenant):
     data = selectors.dashboard(tenant)
@@ -126,6 +139,7 @@ def document_detail(request, tenant, pk):
     errors = document.errors.order_by("-created_at")
     for error in errors:
         error.catalogue = catalogue.get(error.code)
-    return render(request, "syncs/document_detail.html", {"tenant": tenant, "document": document,
-                                                          "history": history, "errors": errors,
-                                                          "links": selectors.document_links(document)})
+    return render(request, "syncs/document_detail.html", {
+        "tenant": tenant, "document": document, "history": history, "errors": errors,
+        "links": selectors.document_links(document),
+        "can_run": request.user.is_superuser or request.tenant_role in RUNNERS})

@@ -85,7 +85,11 @@ def test_flow_run_and_document_pages_of_tenant_a_are_404_for_tenant_b(client, ow
     for method, name, pk in [("get", "flow_detail", flow.pk), ("post", "flow_sync_now", flow.pk),
                              ("post", "flow_retry_errors", flow.pk), ("post", "flow_activate", flow.pk),
                              ("post", "flow_deactivate", flow.pk), ("get", "run_detail", run.pk),
-                             ("get", "run_progress", run.pk), ("get", "document_detail", doc.pk)]:
+                             ("get", "run_progress", run.pk), ("get", "document_detail", doc.pk),
+                             ("post", "document_retry", doc.pk), ("get", "tenant_dashboard", None)]:
+        if pk is None:
+            assert getattr(client, method)(reverse(name, args=[slug_a])).status_code == 404, name
+            continue
         assert getattr(client, method)(reverse(name, args=[slug_a, pk])).status_code == 404, name
     # and through tenant B's own slug: the ids still do not resolve
     from tenants.models import Tenant
@@ -105,3 +109,24 @@ def test_the_document_page_shows_the_error_with_its_resolution_and_history(clien
     assert "Invoice line without tax" in page
     assert "Set the tax (even a 0 % exemption)" in page
     assert "ERROR_SYNC_INVOICE_LINE_VALIDATION" in page
+
+
+def test_retrying_one_document_from_its_page_queues_a_run_for_it_alone(client, owner_a, flow, books, sync,
+                                                                        django_capture_on_commit_callbacks):
+    source, target = books
+    add(source, invoice("i1", lines=[line(rate="5.5", tax="t55")]), invoice("i2", lines=[line(rate="5.5", tax="t55")]))
+    sync(flow)
+    from decimal import Decimal
+
+    from mappings.services import vat_mapping_set
+
+    vat_mapping_set(flow=flow, kind="sale", source_tax_id="t55", source_rate=Decimal("5.5"), target_vat_code_id="V10")
+    doc = SyncDocument.objects.get(flow=flow, source_id="i1")
+    client.force_login(owner_a)
+    page = client.get(reverse("document_detail", args=[flow.tenant.slug, doc.pk])).content.decode()
+    assert "Retry this document" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("document_retry", args=[flow.tenant.slug, doc.pk]))
+    run = SyncRun.objects.filter(flow=flow).order_by("-id").first()
+    assert (run.trigger, run.document_ids, run.synced_count) == ("retry", [doc.pk], 1)
+    assert SyncDocument.objects.get(source_id="i2").status == "error"
