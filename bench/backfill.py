@@ -147,11 +147,9 @@ def memory_probe(count: int) -> None:
 
 
 def throughput(count: int, batch: int) -> dict:
-    from bench.tryton_push import RawRpc, entries, push_raw
-    from integration_hub.connectors.tryton.connector import TrytonConnector
-    from integration_hub.connectors.types import Partner
-    from integration_hub.peers.tryton import TrytonPeer
+    from bench.tryton_push import RawBaseline
     from integration_hub.connectors.memory import connector as memory
+    from integration_hub.peers.tryton import TrytonPeer
 
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp, TrytonPeer.start(Path(tmp) / "tryton") as peer:
         django_setup(Path(tmp) / "hub.sqlite3")
@@ -159,22 +157,9 @@ def throughput(count: int, batch: int) -> dict:
         credentials = {"url": peer.url, "database": database, "username": peer.admin_user,
                        "password": peer.admin_password}
         # raw baseline: the same number of three-line entries, batches of 50, same server
-        setup = TrytonConnector(credentials)
-        party = setup.create_partner(Partner("raw", "Raw Baseline SARL"), kind="customer").id
-        vat = next(v for v in setup.list_vat_codes() if v.kind == "sale" and v.rate == D(20))
-        journal = next(j for j in setup.list_journals() if j.kind == "sale").id
-        accounts = {a.number: int(a.id) for a in setup.list_accounts()}
-        setup.close()
-        common = dict(party=party, journal=journal, vat_id=vat.id, vat_account=vat.account_number)
-        raw = RawRpc(peer.url, database, peer.admin_user, peer.admin_password)
-        period = raw.model("account.period", "search", [("start_date", "<=", DAY), ("end_date", ">=", DAY),
-                                                         ("type", "=", "standard")], 0, 1, None)[0]
-        push_raw(raw, entries(10, "warm", **common), accounts, period, raw.context["company"])
-        work = entries(count, "raw", **common)
-        started = time.perf_counter()
-        for start in range(0, count, batch):
-            push_raw(raw, work[start:start + batch], accounts, period, raw.context["company"])
-        raw_seconds = time.perf_counter() - started
+        baseline = RawBaseline(peer, database)
+        baseline.push(10, "warm", batch)
+        raw_seconds = baseline.push(count, "raw", batch)
 
         source = memory.reset("bench-src")
         source.generator = generator(count)

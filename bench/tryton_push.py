@@ -88,6 +88,37 @@ def push_raw(raw: RawRpc, batch: list[JournalEntry], ids: dict, period: int, com
     raw.model("account.move", "post", created)
 
 
+class RawBaseline:
+    """The reference work on one database: a customer, the 20 % sales VAT code, the sales journal, the
+    chart and the period, then three-line entries pushed by raw batched JSON-RPC."""
+
+    def __init__(self, peer, database: str):
+        self.credentials = {"url": peer.url, "database": database, "username": peer.admin_user,
+                            "password": peer.admin_password}
+        setup = TrytonConnector(self.credentials)
+        party = setup.create_partner(Partner("bench", "Bench Client SAS"), kind="customer").id
+        vat = next(v for v in setup.list_vat_codes() if v.kind == "sale" and v.rate == D(20))
+        journal = next(j for j in setup.list_journals() if j.kind == "sale").id
+        self.accounts = {a.number: int(a.id) for a in setup.list_accounts()}
+        setup.close()
+        self.common = dict(party=party, journal=journal, vat_id=vat.id, vat_account=vat.account_number)
+        self.raw = RawRpc(peer.url, database, peer.admin_user, peer.admin_password)
+        self.period = self.raw.model("account.period", "search", [("start_date", "<=", DAY), ("end_date", ">=", DAY),
+                                                                   ("type", "=", "standard")], 0, 1, None)[0]
+
+    def entries(self, count: int, prefix: str) -> list[JournalEntry]:
+        return entries(count, prefix, **self.common)
+
+    def push(self, count: int, prefix: str, batch: int) -> float:
+        """Seconds to push `count` entries by raw JSON-RPC (the entries are built before the clock starts)."""
+        work = self.entries(count, prefix)
+        self.raw.calls = 0
+        started = time.perf_counter()
+        for start in range(0, count, batch):
+            push_raw(self.raw, work[start:start + batch], self.accounts, self.period, self.raw.context["company"])
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=1000)
@@ -96,27 +127,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-tryton-") as tmp, TrytonPeer.start(Path(tmp)) as peer:
         database = peer.create_database(f"hub_tryton_bench_push_{int(time.time())}")
         try:
-            credentials = {"url": peer.url, "database": database, "username": peer.admin_user,
-                           "password": peer.admin_password}
-            setup = TrytonConnector(credentials)
-            party = setup.create_partner(Partner("bench", "Bench Client SAS"), kind="customer").id
-            vat = next(v for v in setup.list_vat_codes() if v.kind == "sale" and v.rate == D(20))
-            journal = next(j for j in setup.list_journals() if j.kind == "sale").id
-            accounts = {a.number: int(a.id) for a in setup.list_accounts()}
-            common = dict(party=party, journal=journal, vat_id=vat.id, vat_account=vat.account_number)
-            setup.close()
-
+            baseline = RawBaseline(peer, database)
             # warm both paths (server caches, connection pools) with one small batch each
-            warm = TrytonConnector(credentials)
-            warm.create_entries(entries(10, "warm-c", **common), post=True)
-            raw = RawRpc(peer.url, database, peer.admin_user, peer.admin_password)
-            period = raw.model("account.period", "search", [("start_date", "<=", DAY), ("end_date", ">=", DAY),
-                                                             ("type", "=", "standard")], 0, 1, None)[0]
-            push_raw(raw, entries(10, "warm-r", **common), accounts, period, raw.context["company"])
+            TrytonConnector(baseline.credentials).create_entries(baseline.entries(10, "warm-c"), post=True)
+            baseline.push(10, "warm-r", args.batch)
 
             # connector: a fresh connector, so its own set-up calls (login, chart, periods) count
-            connector = TrytonConnector(credentials)
-            work = entries(args.entries, "conn", **common)
+            connector = TrytonConnector(baseline.credentials)
+            work = baseline.entries(args.entries, "conn")
             started = time.perf_counter()
             for start in range(0, len(work), args.batch):
                 results = connector.create_entries(work[start:start + args.batch], post=True)
@@ -124,13 +142,8 @@ def main() -> None:
             connector_seconds = time.perf_counter() - started
             connector_calls = len(connector.call_log)
 
-            raw_work = entries(args.entries, "raw", **common)
-            raw.calls = 0
-            started = time.perf_counter()
-            for start in range(0, len(raw_work), args.batch):
-                push_raw(raw, raw_work[start:start + args.batch], accounts, period, raw.context["company"])
-            raw_seconds = time.perf_counter() - started
-            raw_calls = raw.calls
+            raw_seconds = baseline.push(args.entries, "raw", args.batch)
+            raw_calls = baseline.raw.calls
         finally:
             peer.drop_database(database)
 

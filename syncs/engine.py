@@ -460,9 +460,7 @@ class Engine:
                 if existing is None:
                     item.action = "create"
                 elif item.doc.pending_version == item.fingerprint:
-                    item.result_entry_id, item.result_state, item.result_number = (
-                        existing.entry_id, existing.state, existing.number)
-                    item.done_action = "linked"
+                    self._take_result(item, existing, "linked")
                 elif existing.state == "draft":
                     item.action, item.doc.target_entry_id = "update", existing.entry_id
                 else:
@@ -476,12 +474,7 @@ class Engine:
             results = self.target.create_entries([w.entry for w in creates], post=post)
             _failpoint("after_target_create")
             for item, result in zip(creates, results):
-                if result.ok:
-                    item.result_entry_id, item.result_state, item.result_number = (
-                        result.entry_id, result.state, result.number)
-                    item.done_action = "created"
-                else:
-                    item.problem = self._target_problem(item, result.error)
+                self._take_result(item, result, "created")
         for item in updates:
             self._ensure_still_owner()
             try:
@@ -489,13 +482,15 @@ class Engine:
             except (PermanentError, NotFound) as exc:
                 item.problem = self._target_problem(item, exc)
                 continue
-            if result.ok:
-                item.result_entry_id, item.result_state, item.result_number = (
-                    result.entry_id, result.state, result.number)
-                item.done_action = "updated"
-            else:
-                item.problem = self._target_problem(item, result.error)
+            self._take_result(item, result, "updated")
         self._record(work)
+
+    def _take_result(self, item: _Work, result, action: str) -> None:
+        if result.ok:
+            item.result_entry_id, item.result_state, item.result_number = result.entry_id, result.state, result.number
+            item.done_action = action
+        else:
+            item.problem = self._target_problem(item, result.error)
 
     def _target_problem(self, item: _Work, error: Exception | None) -> DocumentProblem:
         if isinstance(error, ConnectorError) and error.retryable:
