@@ -192,6 +192,7 @@ HUB_PROVIDERS = env.list(
     "HUB_PROVIDERS",
     default=[
         "integration_hub.connectors.tryton.provider.PROVIDER",
+        "integration_hub.connectors.factorial.provider.PROVIDER",
     ],
 )
 HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
@@ -219,3 +220,17 @@ LOGGING = {
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False
+
+# --- Factorial ---------------------------------------------------------------------------------
+HUB_FACTORIAL_API_VERSION = env.str("HUB_FACTORIAL_API_VERSION", default="2026-10-01")  # pinned in one place
+HUB_FACTORIAL_CLIENT_ID = env.str("HUB_FACTORIAL_CLIENT_ID", default="sandbox-client")
+HUB_FACTORIAL_CLIENT_SECRET = env.str("HUB_FACTORIAL_CLIENT_SECRET", default="sandbox-secret")
+HUB_FACTORIAL_SCOPE = env.str("HUB_FACTORIAL_SCOPE", default="")
+HUB_SANDBOXES = env.bool("HUB_SANDBOXES", default=DEBUG)  # mount /sandbox/factorial/ (demo, tests)
+HUB_SANDBOX_FACTORIAL_API_KEY = env.str("HUB_SANDBOX_FACTORIAL_API_KEY", default="sandbox-factorial-key")
+HUB_PUBLIC_URL = env.str("HUB_PUBLIC_URL", default="http://127.0.0.1:8000")  # how tools reach the hub (webhooks, OAuth)
+
+# --- mail: owners are told when a connection needs them ---------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="integration-hub@localhost")

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -13,3 +14,5 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("syncs.urls")),
 ]
+if settings.HUB_SANDBOXES:  # local stand-ins for SaaS APIs: the demo and the tests, never production
+    urlpatterns.append(path("sandbox/", include("sandboxes.urls")))

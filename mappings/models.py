@@ -30,6 +30,7 @@ class JournalMode(models.TextChoices):
 
 class FlowKind(models.TextChoices):
     INVOICES = "invoices", "Invoices: invoicing tool → accounting"
+    MASTER_DATA = "master_data", "Master data: accounting's ledger accounts and contacts → Factorial"
 
 
 class Flow(models.Model):
@@ -82,6 +83,10 @@ class Flow(models.Model):
     purchase_rounding_vat_code_id = models.CharField(max_length=64, blank=True, default="")
     purchase_rounding_vat_code_label = models.CharField(max_length=200, blank=True, default="")
 
+    # master data flows: which classes of the chart are pushed (first digits, e.g. "4567")
+    account_classes = models.CharField(max_length=10, blank=True, default="4567",
+                                       help_text="Master data flows: the account classes to push (first digits).")
+
     # where the last complete run stopped reading the source (documents changed since then come next)
     cursor = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -96,6 +101,14 @@ class Flow(models.Model):
 
     def clean(self):
         errors = {}
+        if self.kind == FlowKind.MASTER_DATA:
+            if self.source_id and self.target_id and self.source.tenant_id != self.tenant_id:
+                errors["source"] = "The accounting connection belongs to another tenant."
+            if self.target_id and self.target.tenant_id != self.tenant_id:
+                errors["target"] = "The Factorial connection belongs to another tenant."
+            if errors:
+                raise ValidationError(errors)
+            return
         if self.source_id and self.source.tenant_id != self.tenant_id:
             errors["source"] = "The source connection belongs to another tenant."
         if self.target_id and self.target.tenant_id != self.tenant_id:

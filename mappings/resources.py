@@ -11,7 +11,7 @@ from import_export import fields, resources, widgets
 from integration_hub.connectors.errors import ConnectorError
 from mappings.models import Flow, JournalMapping, VatMapping
 from tenants.selectors import tenant_ids_for_user, user_is_support
-from tenants.services import connection_read_credentials
+from tenants.services import ConnectionUnusable, connection_connector
 
 ACCOUNT_FIELDS = ["default_sales_account", "default_purchase_account", "customer_collective_account",
                   "supplier_collective_account", "credit_rounding_account", "debit_rounding_account",
@@ -34,10 +34,10 @@ class TargetLists:
     def _fetch(flow: Flow, name: str):
         if flow.target is None:
             return ConnectorError("the flow has no accounting tool connected")
-        credentials = connection_read_credentials(connection=flow.target)
-        if credentials is None:
-            return ConnectorError(flow.target.status_message)
-        connector = flow.target.descriptor.connector(credentials, auth_kind=flow.target.auth_kind)
+        try:
+            connector = connection_connector(connection=flow.target)
+        except ConnectionUnusable as exc:
+            return ConnectorError(str(exc))
         try:
             if name == "vat_codes":
                 return {code.id: code for code in connector.list_vat_codes()}

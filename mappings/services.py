@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from mappings.models import Flow, JournalMode, VatMapping
+from mappings.models import Flow, FlowKind, JournalMode, VatMapping
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,14 @@ KIND_WORDS = {"sale": "sales", "purchase": "purchase"}
 def flow_problems(flow: Flow) -> list[Problem]:
     """Everything that must be set before the flow may run, each naming the step that sets it."""
     problems: list[Problem] = []
+    if flow.kind == FlowKind.MASTER_DATA:
+        if not flow.source_id:
+            problems.append(Problem("source", "No accounting tool is chosen to read the ledger accounts and contacts from."))
+        if not flow.target_id:
+            problems.append(Problem("target", "No Factorial connection is chosen to push them to."))
+        if not [c for c in flow.account_classes if c.isdigit()]:
+            problems.append(Problem("configuration", "No account class is chosen."))
+        return problems
     if not flow.source_id:
         problems.append(Problem("source", "No invoicing tool is connected."))
     if not flow.target_id:

@@ -131,6 +131,26 @@ TARGET_REJECTED = _add(
 )
 
 
+# Master data (accounting -> Factorial): one record of the chart or one contact that could not be pushed.
+MASTER_DATA_INCOMPLETE = "ERROR_SYNC_MASTER_DATA_INCOMPLETE"
+CATALOGUE[MASTER_DATA_INCOMPLETE] = ErrorCode(
+    code=MASTER_DATA_INCOMPLETE,
+    title="Record incomplete for Factorial",
+    description="A ledger account or a contact of the accounting tool lacks something Factorial requires "
+                "(a contact needs a full address: street, postal code, city and country).",
+    resolution="Complete the record in the accounting tool; the next run pushes it.",
+)
+MASTER_DATA_REJECTED = "ERROR_SYNC_MASTER_DATA_REJECTED"
+CATALOGUE[MASTER_DATA_REJECTED] = ErrorCode(
+    code=MASTER_DATA_REJECTED,
+    title="Factorial refused the record",
+    description="Factorial refused to create or update a ledger account or a contact; its own message names the "
+                "field.",
+    resolution="Correct the field named in Factorial's message in the accounting tool (or in Factorial when it is "
+               "a clash with a record made there), then retry.",
+)
+
+
 def get(code: str) -> ErrorCode:
     return CATALOGUE.get(code) or ErrorCode(code=code, title=code, description="Unknown error code.",
                                             resolution="Contact support with the invoice number.")

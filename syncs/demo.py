@@ -21,7 +21,7 @@ from mappings.autoconfigure import flow_apply_suggestions
 from mappings.models import Flow, VatMapping
 from syncs.services import flow_activate
 from tenants.models import Connection, Tenant
-from tenants.services import connection_create
+from tenants.services import connection_connector, connection_create
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def seed_demo_flow(tenant: Tenant, peer, *, out=print) -> Flow:
                                    auth_kind="credentials", credentials=_credentials(peer, target_db))
         flow = Flow.objects.create(tenant=tenant, name=FLOW_NAME, source=source, target=target,
                                    start_date=dt.date.today() - dt.timedelta(days=200), schedule_minutes=15)
-    src, tgt = source.descriptor.connector(source.get_credentials()), target.descriptor.connector(target.get_credentials())
+    src, tgt = connection_connector(connection=source), connection_connector(connection=target)
     try:
         flow_apply_suggestions(flow=flow, source=src, target=tgt)
     finally:

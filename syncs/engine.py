@@ -24,7 +24,6 @@ from typing import Callable, Iterable, Iterator
 from django.db import transaction
 from django.utils import timezone
 
-from integration_hub.connectors import registry
 from integration_hub.connectors.errors import (
     AuthenticationError,
     ConnectorError,
@@ -50,7 +49,7 @@ from syncs.models import (
     SyncRun,
 )
 from tenants.models import Connection, ConnectionStatus
-from tenants.services import connection_mark, connection_read_credentials, connection_store_credentials
+from tenants.services import ConnectionUnusable, connection_connector, connection_mark, connection_needs_reauth
 
 logger = logging.getLogger(__name__)
 
@@ -147,19 +146,10 @@ def flow_settings(flow: Flow) -> FlowSettings:
 
 
 def open_connector(connection: Connection, call_log: CallLog):
-    credentials = connection_read_credentials(connection=connection)
-    if credentials is None:
-        raise RunAborted(f"The credentials of “{connection.name}” cannot be decrypted; enter them again.")
     try:
-        descriptor = registry.get(connection.provider)
-    except registry.NotRegistered:
-        raise RunAborted(f"The provider '{connection.provider}' of “{connection.name}” is not enabled on this hub.") from None
-
-    def save_credentials(values: dict) -> None:
-        connection_store_credentials(connection=connection, credentials=values)
-
-    return descriptor.connector(credentials, auth_kind=connection.auth_kind, call_log=call_log,
-                                on_credentials_changed=save_credentials)
+        return connection_connector(connection=connection, call_log=call_log)
+    except ConnectionUnusable as exc:
+        raise RunAborted(f"“{connection.name}” cannot be used: {exc}") from None
 
 
 class Engine:
@@ -627,8 +617,10 @@ class Engine:
 
 
 def connection_failed(connection: Connection, error: Exception) -> None:
-    status = ConnectionStatus.NEEDS_REAUTH if isinstance(error, NeedsReauthorization) else ConnectionStatus.ERROR
-    connection_mark(connection=connection, status=status, message=str(error))
+    if isinstance(error, NeedsReauthorization):
+        connection_needs_reauth(connection=connection, message=str(error))
+    else:
+        connection_mark(connection=connection, status=ConnectionStatus.ERROR, message=str(error))
 
 
 class _Side:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from integration_hub.connectors.types import Invoice
 
-IGNORED = {"updated_at", "version", "raw_state"}
+IGNORED = {"updated_at", "version", "raw_state", "extra"}  # extra: links that change, facts not booked
 
 
 def _plain(value):

@@ -206,3 +206,17 @@ class PartnerLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.source_partner_id} → {self.target_partner_id})"
+
+
+class WebhookDelivery(models.Model):
+    """One event a tool sent; the digest makes a redelivered event a no-op."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    subscription_type = models.CharField(max_length=120)
+    digest = models.CharField(max_length=64)
+    received_at = models.DateTimeField(auto_now_add=True)
+    runs = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "digest"], name="one_delivery_per_event")]
+        ordering = ["-received_at"]

@@ -12,9 +12,10 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from integration_hub.connectors.errors import AuthenticationError, ConnectorError, RateLimited
-from mappings.models import Flow
+from mappings.models import Flow, FlowKind
 from mappings.services import flow_check_ready
 from syncs.engine import Engine, RunAborted, connection_failed, worker_identity
+from syncs.masterdata import MasterDataEngine
 from syncs.models import (
     ACTIVE_RUN_STATUSES,
     DocumentStatus,
@@ -100,8 +101,14 @@ def execute_run(run_id: int, *, progress=None, since=None) -> SyncRun | None:
     flow = run.flow
     engine = None
     status, message = RunStatus.SUCCEEDED, ""
+    waiting = waiting_for_reauthorisation(flow)
+    if waiting is not None:
+        finish_run(run, None, RunStatus.FAILED,
+                   f"“{waiting.name}” needs to be connected again by an owner; nothing was attempted.")
+        return run
     try:
-        engine = Engine(flow, run=run, progress=progress)
+        engine_class = MasterDataEngine if flow.kind == FlowKind.MASTER_DATA else Engine
+        engine = engine_class(flow, run=run, progress=progress)
         engine.execute(document_ids=run.document_ids or None, since=since)
     except RateLimited as exc:
         status, message = RunStatus.FAILED, f"{exc}. The run will be retried."
@@ -120,6 +127,14 @@ def execute_run(run_id: int, *, progress=None, since=None) -> SyncRun | None:
         status, message = RunStatus.FAILED, f"Unexpected error: {type(exc).__name__}: {exc}"
     finish_run(run, engine, status, message)
     return run
+
+
+def waiting_for_reauthorisation(flow: Flow):
+    """The flow's connection that lost its authorisation, if any: runs wait for a person, not retry."""
+    for connection in (flow.source, flow.target):
+        if connection is not None and connection.status == ConnectionStatus.NEEDS_REAUTH:
+            return connection
+    return None
 
 
 def finish_run(run: SyncRun, engine: Engine | None, status: str, message: str) -> None:

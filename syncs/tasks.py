@@ -12,9 +12,12 @@ def execute_run(run_id: int) -> str:
 
 
 def scheduled_run(flow_id: int, trigger: str = Trigger.SCHEDULE) -> str:
-    flow = Flow.objects.filter(pk=flow_id, enabled=True).select_related("tenant").first()
+    flow = Flow.objects.filter(pk=flow_id, enabled=True).select_related("tenant", "source", "target").first()
     if flow is None or not flow.tenant.active:
         return f"flow {flow_id}: disabled, nothing to do"
+    waiting = services.waiting_for_reauthorisation(flow)
+    if waiting is not None:
+        return f"flow {flow_id}: paused until “{waiting.name}” is connected again"
     run, created = services.run_request(flow=flow, trigger=trigger, enqueue=False)
     if not created:
         return f"flow {flow_id}: run {run.pk} is already {run.status}"

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from syncs import views, wizard
+from syncs import views, webhooks, wizard
 
 urlpatterns = [
+    path("hooks/<str:token>/<path:subscription_type>", webhooks.receive, name="webhook_receive"),
     path("t/<slug:slug>/flows/<int:pk>/", views.flow_detail, name="flow_detail"),
     path("t/<slug:slug>/flows/<int:pk>/sync/", views.flow_sync_now, name="flow_sync_now"),
     path("t/<slug:slug>/flows/<int:pk>/retry-errors/", views.flow_retry_errors, name="flow_retry_errors"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("t/<slug:slug>/documents/<int:pk>/", views.document_detail, name="document_detail"),
     path("t/<slug:slug>/documents/<int:pk>/retry/", views.document_retry, name="document_retry"),
     path("t/<slug:slug>/dashboard/", views.tenant_dashboard, name="tenant_dashboard"),
+    path("t/<slug:slug>/connections/<int:pk>/webhooks/", views.connection_webhooks, name="connection_webhooks"),
     path("t/<slug:slug>/wizard/", wizard.wizard_start, name="wizard_start"),
     path("t/<slug:slug>/wizard/<int:pk>/activate/", wizard.wizard_activate, name="wizard_activate"),
     path("t/<slug:slug>/wizard/<int:pk>/<slug:step>/", wizard.wizard_step, name="wizard_step"),

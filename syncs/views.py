@@ -99,6 +99,29 @@ def run_progress(request, tenant, pk):
     })
 
 
+@tenant_view(Role.OWNER)
+@require_POST
+def connection_webhooks(request, tenant, pk):
+    """Subscribe the tool to the events that trigger runs (idempotent)."""
+    from integration_hub.connectors.errors import ConnectorError
+    from syncs import webhooks
+    from tenants.selectors import access_connection
+
+    connection = access_connection(request.user, tenant, pk)
+    if "webhooks" not in connection.descriptor.features:
+        messages.error(request, f"{connection.descriptor.name} sends no events the hub can use.")
+    else:
+        try:
+            created = webhooks.subscribe(connection)
+        except ConnectorError as exc:
+            messages.error(request, f"The subscription failed: {exc}")
+        else:
+            messages.success(request, f"Subscribed to {len(created)} new event type(s); runs now start when "
+                                      f"{connection.descriptor.name} sends them." if created else
+                             "Already subscribed: nothing to do.")
+    return redirect("connection_detail", slug=tenant.slug, pk=connection.pk)
+
+
 @tenant_view(*RUNNERS)
 @require_POST
 def document_retry(request, tenant, pk):

@@ -85,13 +85,10 @@ def live_list(request, connection: Connection, name: str):
     key = f"{connection.pk}:{name}:{connection.updated_at.timestamp():.0f}"
     cls = LIST_TYPES[name]
     if key not in cache:
-        credentials = tenant_services.connection_read_credentials(connection=connection)
-        if credentials is None:
-            raise ListUnavailable(connection, connection.status_message)
         try:
-            connector = connection.descriptor.connector(credentials, auth_kind=connection.auth_kind)
-        except registry.NotRegistered:
-            raise ListUnavailable(connection, f"The provider '{connection.provider}' is not enabled.") from None
+            connector = tenant_services.connection_connector(connection=connection)
+        except tenant_services.ConnectionUnusable as exc:
+            raise ListUnavailable(connection, str(exc)) from None
         try:
             fetch = {"accounts": connector.list_accounts, "vat_codes": connector.list_vat_codes,
                      "journals": connector.list_journals, "tax_rates": connector.list_tax_rates,
@@ -233,13 +230,18 @@ def step_connection(request, tenant, flow: Flow, step: str):
                                                       credentials=form.credentials())
                 setattr(flow, role, instance)
                 flow.save(update_fields=[role, "updated_at"])
-            check = tenant_services.connection_check(connection=instance)
             forget_lists(request)
+            if auth_kind == "oauth2" and (request.POST.get("action") == "oauth" or instance.status != "connected"):
+                here = reverse("wizard_step", args=[tenant.slug, flow.pk, step])
+                return redirect(reverse("oauth_start", args=[tenant.slug, instance.pk]) + f"?next={here}")
+            check = tenant_services.connection_check(connection=instance)
             if check.ok and request.POST.get("action") != "test":
                 return _next(flow, step)
             # keep what was typed (the secret stays stored, shown masked) and say why
             form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant)
     else:
+        if instance is not None and instance.status == "connected":
+            check = tenant_services.CheckResult(ok=True, message=instance.status_message or "connected")
         default_name = f"{descriptor.name} ({'invoicing' if role == 'source' else 'accounting'})"
         form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant,
                               initial={"name": default_name})

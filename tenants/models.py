@@ -78,6 +78,8 @@ class Connection(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     external_org_id = models.CharField(max_length=200, blank=True, default="")
     external_org_name = models.CharField(max_length=200, blank=True, default="")
+    # the unguessable part of this connection's webhook address (/hooks/<token>/...)
+    webhook_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from integration_hub import crypto
 from integration_hub.connectors import registry
 from integration_hub.connectors.base import CheckResult
+from integration_hub.connectors.errors import ConnectorError, NeedsReauthorization
 from integration_hub.connectors.http import HubSession
 from tenants.models import Connection, ConnectionStatus, Membership, Role, Tenant
 
@@ -125,26 +126,46 @@ def masked_credentials(*, connection: Connection) -> list[tuple[str, str]]:
     return shown
 
 
-def connection_check(*, connection: Connection) -> CheckResult:
-    """Ask the provider whether the credentials work and record the answer on the connection."""
+class ConnectionUnusable(Exception):
+    """The connection cannot be opened: credentials unreadable or provider not enabled."""
+
+
+def connection_connector(*, connection: Connection, call_log=None, session=None):
+    """A connector for this connection: credentials decrypted, OAuth tokens kept in (and refreshed
+    through) the connection's own row, renewed credentials saved back."""
     credentials = connection_read_credentials(connection=connection)
     if credentials is None:
-        return CheckResult(ok=False, message=connection.status_message)
+        raise ConnectionUnusable(connection.status_message)
     try:
         descriptor = connection.descriptor
     except registry.NotRegistered:
-        result = CheckResult(ok=False, message=f"The provider '{connection.provider}' is not enabled on this hub.")
-        connection_mark(connection=connection, status=ConnectionStatus.ERROR, message=result.message)
-        return result
+        raise ConnectionUnusable(f"The provider '{connection.provider}' of “{connection.name}” is not enabled on this hub.") from None
+    from tenants.tokens import ConnectionTokenStore
+
+    return descriptor.connector(
+        credentials, auth_kind=connection.auth_kind, call_log=call_log, session=session,
+        token_store=ConnectionTokenStore(connection.pk) if connection.auth_kind == "oauth2" else None,
+        on_credentials_changed=lambda values: connection_store_credentials(connection=connection, credentials=values))
+
+
+def connection_check(*, connection: Connection) -> CheckResult:
+    """Ask the provider whether the credentials work and record the answer on the connection."""
     # A check answers within seconds: one retry at most, short timeouts.
-    session = HubSession.from_settings(provider=descriptor.key, max_retries=1, connect_timeout=3, read_timeout=20)
-    connector = descriptor.connector(credentials, auth_kind=connection.auth_kind, session=session)
+    session = HubSession.from_settings(provider=connection.provider, max_retries=1, connect_timeout=3, read_timeout=20)
+    try:
+        connector = connection_connector(connection=connection, session=session)
+    except ConnectionUnusable as exc:
+        if connection.status != ConnectionStatus.ERROR:
+            connection_mark(connection=connection, status=ConnectionStatus.ERROR, message=str(exc))
+        return CheckResult(ok=False, message=str(exc))
     try:
         result = connector.check()
+    except ConnectorError as exc:  # e.g. a refused token refresh
+        result = CheckResult(ok=False, message=str(exc), needs_reauth=isinstance(exc, NeedsReauthorization))
     finally:
         connector.close()
     if result.needs_reauth:
-        connection_mark(connection=connection, status=ConnectionStatus.NEEDS_REAUTH, message=result.message)
+        connection_needs_reauth(connection=connection, message=result.message)
     elif result.ok:
         connection_mark(
             connection=connection,
@@ -177,3 +198,18 @@ def connection_store_credentials(*, connection: Connection, credentials: dict) -
     """Save credentials a connector renewed by itself (e.g. OAuth tokens after a refresh)."""
     connection.set_credentials(credentials)
     Connection.objects.filter(pk=connection.pk).update(credentials_ciphertext=connection.credentials_ciphertext)
+
+
+def connection_needs_reauth(*, connection: Connection, message: str) -> None:
+    """Mark the connection and tell the tenant's owners, once (not at every run)."""
+    already = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.NEEDS_REAUTH).exists()
+    connection_mark(connection=connection, status=ConnectionStatus.NEEDS_REAUTH, message=message)
+    if not already:
+        from tenants.notifications import notify_owners
+
+        notify_owners(
+            tenant=connection.tenant,
+            subject=f"{connection.name} needs to be connected again",
+            body=(f"The hub can no longer use “{connection.name}” ({connection.provider}) for {connection.tenant.name}: "
+                  f"{message}\n\nSyncs that use it are paused. An owner must open the connection in the hub and "
+                  "connect it again; nothing is lost meanwhile, the syncs catch up afterwards."))

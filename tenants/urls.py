@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenants import views
+from tenants import oauth_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,4 +11,6 @@ urlpatterns = [
     path("t/<slug:slug>/connections/<int:pk>/", views.connection_detail, name="connection_detail"),
     path("t/<slug:slug>/connections/<int:pk>/edit/", views.connection_edit, name="connection_edit"),
     path("t/<slug:slug>/connections/<int:pk>/check/", views.connection_check, name="connection_check"),
+    path("t/<slug:slug>/connections/<int:pk>/oauth/", oauth_views.oauth_start, name="oauth_start"),
+    path("oauth/callback/", oauth_views.oauth_callback, name="oauth_callback"),
 ]

@@ -80,7 +80,7 @@ def connection_new(request, tenant):
     descriptor = registry.get(choice.cleaned_data["provider"])
     auth_kind = request.GET.get("auth_kind") or descriptor.auth_kinds[0]
     if auth_kind not in descriptor.auth_kinds:
-        raise Http404("This provider does not offer that way of signing in.")
+        auth_kind = descriptor.auth_kinds[0]
     form = ConnectionForm(request.POST or None, descriptor=descriptor, auth_kind=auth_kind, tenant=tenant,
                           initial={"name": f"{descriptor.name} ({choice.cleaned_data['role']})"})
     if request.method == "POST" and form.is_valid():
@@ -92,6 +92,8 @@ def connection_new(request, tenant):
             auth_kind=auth_kind,
             credentials=form.credentials(),
         )
+        if auth_kind == "oauth2":
+            return redirect("oauth_start", slug=tenant.slug, pk=connection.pk)
         messages.success(request, f"Connection “{connection.name}” saved. Test it to make sure it works.")
         return redirect("connection_detail", slug=tenant.slug, pk=connection.pk)
     return render(request, "tenants/connection_form.html",
@@ -101,9 +103,14 @@ def connection_new(request, tenant):
 @tenant_view()
 def connection_detail(request, tenant, pk):
     connection = selectors.access_connection(request.user, tenant, pk)
+    try:
+        features = connection.descriptor.features
+    except registry.NotRegistered:
+        features = frozenset()
     context = {
         "tenant": tenant,
         "connection": connection,
+        "features": features,
         "credentials": services.masked_credentials(connection=connection),
         "is_owner": request.user.is_superuser or request.tenant_role == Role.OWNER,
     }

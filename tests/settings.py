@@ -18,6 +18,7 @@ os.environ.setdefault(
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("STATICFILES_STORAGE", "django.contrib.staticfiles.storage.StaticFilesStorage")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("HUB_SANDBOXES", "1")
 
 from integration_hub.settings import *  # noqa: E402,F401,F403
 from integration_hub.settings import BASE_DIR, DATABASES  # noqa: E402

@@ -27,6 +27,16 @@ if TYPE_CHECKING:  # pragma: no cover
 PARTNER_MATCH_RULES = ("auxiliary_account", "vat_number", "registration_number", "name")
 
 
+def hub_setting(name: str, default):
+    """A Django setting when the connector runs inside the hub, the default elsewhere (scripts, benches)."""
+    try:
+        from django.conf import settings
+
+        return getattr(settings, name, default) if settings.configured else default
+    except Exception:  # noqa: BLE001 - Django is optional for connectors
+        return default
+
+
 class Role(StrEnum):
     SOURCE = "source"
     TARGET = "target"
@@ -83,6 +93,7 @@ class ProviderDescriptor:
         call_log: "CallLog | None" = None,
         session: "HubSession | None" = None,
         on_credentials_changed: Callable[[dict], None] | None = None,
+        token_store=None,
     ) -> "Connector":
         return self.connector_class()(
             dict(credentials),
@@ -90,6 +101,7 @@ class ProviderDescriptor:
             call_log=call_log,
             session=session,
             on_credentials_changed=on_credentials_changed,
+            token_store=token_store,
         )
 
 
@@ -115,12 +127,14 @@ class Connector(abc.ABC):
         call_log: "CallLog | None" = None,
         session: "HubSession | None" = None,
         on_credentials_changed: Callable[[dict], None] | None = None,
+        token_store=None,
     ) -> None:
         self.credentials = credentials
         self.auth_kind = auth_kind
         self.call_log = call_log
         self.session = session
         self.on_credentials_changed = on_credentials_changed
+        self.token_store = token_store  # where OAuth tokens live (the hub: the connection row, locked)
 
     @classmethod
     def record_url(cls, credentials: Mapping[str, Any], kind: str, record_id: str) -> str | None:

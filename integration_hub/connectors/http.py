@@ -197,6 +197,9 @@ class HubSession:
     ) -> requests.Response:
         method = method.upper()
         url = self._url(url)
+        params = kwargs.get("params")
+        # What the call log shows: the query too (after_id, updated_from...), secrets redacted by safe_path.
+        shown = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}" if params else url
         repeatable = retry_unsafe or method in IDEMPOTENT_METHODS
         attempt = 0
         reauthenticated = False
@@ -208,7 +211,7 @@ class HubSession:
             except requests.RequestException as exc:
                 sent = not _never_sent(exc)
                 kind = "timeout" if isinstance(exc, requests.Timeout) else "network error"
-                self._record(method, url, None, started, operation, attempt, f"{kind}: {type(exc).__name__}")
+                self._record(method, shown, None, started, operation, attempt, f"{kind}: {type(exc).__name__}")
                 if (repeatable or not sent) and attempt <= self.max_retries:
                     self.sleep(self._backoff(attempt))
                     continue
@@ -217,7 +220,7 @@ class HubSession:
                     f"{self.provider}: {kind} calling {safe_path(url)} after {attempt} attempt(s){hint}",
                     provider=self.provider,
                 ) from exc
-            self._record(method, url, response.status_code, started, operation, attempt)
+            self._record(method, shown, response.status_code, started, operation, attempt)
             status = response.status_code
             if status == 429:
                 wait = parse_retry_after(response.headers.get("Retry-After"))

@@ -146,6 +146,7 @@ class Invoice:
     has_attachment: bool = False
     version: str = ""  # changes whenever the document changes
     raw_state: str = ""
+    extra: dict = field(default_factory=dict)  # source facts that travel along (file link, card, project...)
 
 
 @dataclass

@@ -105,7 +105,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
             company_id = prefs.get("company")
             if not company_id:
                 raise PermanentError("The Tryton user has no current company", provider=PROVIDER.key)
-            rows = self.client.read("company.company", [company_id], ["rec_name", "currency.code"])
+            rows = self.client.read("company.company", [company_id], ["rec_name", "currency.code", "party"])
             self._company = rows[0]
         return self._company
 
@@ -192,6 +192,8 @@ class TrytonConnector(SourceConnector, TargetConnector):
         return self._partners(found).get(party_id)
 
     def list_partners(self) -> Iterator[Partner]:
+        """Every third party (the company's own party left out)."""
+        own = self.company().get("party")
         last_id = 0
         while True:
             ids = self.client.search("party.party", [("id", ">", last_id)], limit=200, order=[("id", "ASC")])
@@ -199,7 +201,8 @@ class TrytonConnector(SourceConnector, TargetConnector):
                 return
             partners = self._partners(ids)
             for party_id in ids:
-                yield partners[party_id]
+                if party_id != own:
+                    yield partners[party_id]
             last_id = ids[-1]
 
     def find_partners(self, *, auxiliary_account: str | None = None, vat_number: str | None = None,

@@ -15,5 +15,5 @@ PROVIDER = ProviderDescriptor(
             CredentialField("password", "Password", secret=True, kind="password"),
         ),
     },
-    features=frozenset({"invoices", "journal_entries", "attachments", "drafts", "partners"}),
+    features=frozenset({"invoices", "journal_entries", "attachments", "drafts", "partners", "master_data_source"}),
 )

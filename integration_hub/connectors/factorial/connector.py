@@ -1,0 +1,243 @@
+"""Factorial as an invoicing/expenses source, and as the target of the accounting side's master data."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterator, Sequence
+
+from integration_hub.connectors.base import AuthKind, CheckResult, SourceConnector, hub_setting
+from integration_hub.connectors.errors import AuthenticationError, ConnectorError, NotFound, PermanentError
+from integration_hub.connectors.factorial import mapper
+from integration_hub.connectors.factorial.client import FactorialClient, error_text
+from integration_hub.connectors.factorial.provider import PROVIDER
+from integration_hub.connectors.http import HubSession
+from integration_hub.connectors.oauth import MemoryTokenStore, OAuthClient, OAuthTokens
+from integration_hub.connectors.types import Account, Attachment, Invoice, Partner, Scope, TaxRate
+
+DEFAULT_API_VERSION = "2026-10-01"
+EXPENSE_LOOKBACK = dt.timedelta(days=62)  # expenses have no updated_from: re-read a window around the cursor
+PDF_MAGIC = b"%PDF-"
+
+
+class FactorialConnector(SourceConnector):
+    descriptor = PROVIDER
+
+    def __init__(self, credentials: dict, **kwargs) -> None:
+        super().__init__(credentials, **kwargs)
+        self.api_version = credentials.get("api_version") or hub_setting("HUB_FACTORIAL_API_VERSION", DEFAULT_API_VERSION)
+        http = self.session or HubSession.from_settings(provider=PROVIDER.key, call_log=self.call_log, error_text=error_text)
+        http.error_text = error_text
+        if self.call_log is None:
+            self.call_log = http.call_log
+        self.tokens = None
+        reauthenticate = None
+        if self.auth_kind == AuthKind.OAUTH2:
+            store = self.token_store or MemoryTokenStore(credentials, on_change=self.on_credentials_changed)
+            self.tokens = OAuthTokens(store, self.oauth_client(credentials))
+            reauthenticate = self._reauthenticate
+        self._last_token = ""
+        self.client = FactorialClient(base_url=credentials.get("base_url") or "https://api.factorialhr.com",
+                                      api_version=self.api_version, http=http, auth_headers=self._auth_headers,
+                                      reauthenticate=reauthenticate)
+        self._company: dict | None = None
+        self._cache: dict[str, object] = {}
+
+    # --- authentication ------------------------------------------------------------------------
+    @classmethod
+    def oauth_client(cls, credentials: dict) -> OAuthClient:
+        base = (credentials.get("base_url") or "https://api.factorialhr.com").rstrip("/")
+        return OAuthClient(
+            client_id=credentials.get("client_id") or hub_setting("HUB_FACTORIAL_CLIENT_ID", "sandbox-client"),
+            client_secret=credentials.get("client_secret") or hub_setting("HUB_FACTORIAL_CLIENT_SECRET", "sandbox-secret"),
+            authorize_url=f"{base}/oauth/authorize", token_url=f"{base}/oauth/token", provider=PROVIDER.key,
+            scope=hub_setting("HUB_FACTORIAL_SCOPE", ""))
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.tokens is not None:
+            self._last_token = self.tokens.access_token()
+            return {"Authorization": f"Bearer {self._last_token}"}
+        return {"x-api-key": self.credentials.get("api_key", "")}
+
+    def _reauthenticate(self) -> dict[str, str]:
+        self._last_token = self.tokens.access_token(rejected=self._last_token)
+        return {"Authorization": f"Bearer {self._last_token}"}
+
+    def close(self) -> None:
+        self.client.http.close()
+
+    def check(self) -> CheckResult:
+        try:
+            company = self.company()
+        except AuthenticationError as exc:
+            return CheckResult(ok=False, message=str(exc), needs_reauth=self.tokens is not None)
+        except ConnectorError as exc:
+            return CheckResult(ok=False, message=str(exc))
+        name = company.get("legal_name") or company.get("name") or ""
+        return CheckResult(ok=True, message=f"connected to {name} (Factorial company {company.get('company_id')}, "
+                                            f"API {self.api_version})",
+                           organisation_id=str(company.get("company_id") or ""), organisation_name=name)
+
+    @classmethod
+    def record_url(cls, credentials, kind: str, record_id: str) -> str | None:
+        return None  # Factorial's web app has no stable public URL per record
+
+    # --- reference data ------------------------------------------------------------------------
+    def company(self) -> dict:
+        if self._company is None:
+            rows = self.client.get("api_public/credentials").get("data") or []
+            if not rows:
+                raise PermanentError("Factorial did not say which company these credentials belong to",
+                                     provider=PROVIDER.key)
+            self._company = rows[0]
+        return self._company
+
+    def _cached(self, key: str, fetch):
+        if key not in self._cache:
+            self._cache[key] = fetch()
+        return self._cache[key]
+
+    def legal_entity(self) -> dict:
+        def fetch():
+            rows = list(self.client.all("companies/legal_entities"))
+            if not rows:
+                raise PermanentError("The Factorial company has no legal entity", provider=PROVIDER.key)
+            return rows[0]
+        return self._cached("legal_entity", fetch)
+
+    def _tax_type_names(self) -> dict[str, str]:
+        return self._cached("tax_types", lambda: {str(t["id"]): t.get("name") or "" for t in
+                                                   self.client.all("finance/tax_types")})
+
+    def _tax_rate_rows(self) -> list[dict]:
+        return self._cached("tax_rates", lambda: list(self.client.all("finance/tax_rates")))
+
+    def _rate_ids(self) -> dict:
+        return {mapper.rate_key(row.get("tax_type_id"), mapper.percent(float(row.get("rate") or 0) * 100)): str(row["id"])
+                for row in self._tax_rate_rows()}
+
+    def list_tax_rates(self) -> list[TaxRate]:
+        names = self._tax_type_names()
+        return [mapper.tax_rate(row, names) for row in self._tax_rate_rows()]
+
+    def list_source_journals(self):
+        return []
+
+    def _contacts(self) -> dict[str, Partner]:
+        def fetch():
+            contacts = {}
+            for contact_type in ("vendor", "client"):
+                for row in self.client.all("finance/contacts", contact_type=contact_type):
+                    contacts[str(row["id"])] = mapper.contact_partner(row)
+            return contacts
+        return self._cached("contacts", fetch)
+
+    def list_partners(self) -> Iterator[Partner]:
+        yield from self._contacts().values()
+
+    def get_partner(self, partner_id: str) -> Partner | None:
+        return self._contacts().get(str(partner_id))
+
+    def _ledger_accounts(self) -> dict[str, Account]:
+        return self._cached("accounts", lambda: {str(r["id"]): mapper.account_from_factorial(r) for r in
+                                                 self.client.all("finance/accounts")})
+
+    # --- documents -----------------------------------------------------------------------------
+    def _map_document(self, row: dict) -> Invoice | None:
+        if row.get("status") == "processing" or row.get("duplicate_financial_document_id"):
+            return None  # Factorial is still reading the file, or it is a duplicate upload it detected
+        entity = self.legal_entity()
+        return mapper.financial_document(
+            row, company_tax_id=(entity.get("tin") or "").replace(" ", "").upper(),
+            company_country=(entity.get("country") or "fr").upper(), contacts=self._contacts(),
+            rate_ids=self._rate_ids())
+
+    def _map_expense(self, row: dict) -> Invoice | None:
+        if row.get("status") not in mapper.POSTABLE_EXPENSE_STATUSES:
+            return None
+        return mapper.expense(row, accounts=self._ledger_accounts(), rate_ids=self._rate_ids())
+
+    def list_invoices(self, *, since: dt.datetime | None, scope: Scope, page_size: int = 100) -> Iterator[Invoice]:
+        scope = Scope(scope)
+        params = {"updated_from": since.astimezone(dt.timezone.utc).isoformat()} if since else {}
+        for row in self.client.all("finance/financial_documents", **params):
+            invoice = self._map_document(row)
+            if invoice is not None and scope.includes(invoice.kind):
+                yield invoice
+        if not scope.includes("purchase"):
+            return
+        start = (since - EXPENSE_LOOKBACK).date() if since else dt.date(2000, 1, 1)
+        end = dt.date.today() + dt.timedelta(days=2)
+        for row in self.client.all("expenses/expenses", **{"from": start.isoformat(), "to": end.isoformat(),
+                                                          "include_attachments": "true"}):
+            invoice = self._map_expense(row)
+            if invoice is not None:
+                yield invoice
+
+    def get_invoices(self, invoice_ids: Sequence[str]) -> list[Invoice]:
+        found = []
+        documents = [i[len(mapper.FD_PREFIX):] for i in invoice_ids if i.startswith(mapper.FD_PREFIX)]
+        expenses = [i[len(mapper.EXPENSE_PREFIX):] for i in invoice_ids if i.startswith(mapper.EXPENSE_PREFIX)]
+        for start in range(0, len(documents), 50):
+            for row in self.client.all("finance/financial_documents", **{"ids[]": documents[start:start + 50]}):
+                invoice = self._map_document(row)
+                if invoice is not None:
+                    found.append(invoice)
+        for expense_id in expenses:
+            try:
+                payload = self.client.get(f"expenses/expenses/{expense_id}", include_attachments="true")
+            except NotFound:
+                continue
+            row = payload.get("data", payload) if isinstance(payload, dict) else payload
+            invoice = self._map_expense(row)
+            if invoice is not None:
+                found.append(invoice)
+        return found
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        found = self.get_invoices([invoice_id])
+        return found[0] if found else None
+
+    def get_attachment(self, invoice: Invoice) -> Attachment | None:
+        url = invoice.extra.get("file_url")
+        if not url:
+            return None
+        content, content_type = self.client.download(url)
+        name = invoice.extra.get("file_name") or f"{invoice.number}.pdf"
+        if not content:
+            raise PermanentError(f"the file {name!r} is empty", provider=PROVIDER.key)
+        if (name.lower().endswith(".pdf") or "pdf" in content_type) and not content.startswith(PDF_MAGIC):
+            raise PermanentError(f"the file {name!r} is not a valid PDF", provider=PROVIDER.key,
+                                 provider_message=f"it starts with {content[:20]!r}")
+        return Attachment(filename=name, content_type="application/pdf" if content.startswith(PDF_MAGIC)
+                          else content_type or "application/octet-stream", content=content)
+
+    # --- master data pushed from the accounting side ------------------------------------------------
+    def list_ledger_accounts(self) -> list[dict]:
+        return list(self.client.all("finance/accounts"))
+
+    def list_contacts(self) -> list[dict]:
+        rows = []
+        for contact_type in ("vendor", "client"):
+            rows.extend(self.client.all("finance/contacts", contact_type=contact_type))
+        return rows
+
+    def save_ledger_account(self, account: Account, *, existing: dict | None, currency: str) -> dict:
+        values = mapper.ledger_account_values(account, legal_entity_id=str(self.legal_entity()["id"]), currency=currency)
+        if existing is None:
+            return self.client.create("finance/accounts", values)
+        return self.client.update("finance/accounts", str(existing["id"]), values)
+
+    def save_contact(self, partner: Partner, *, existing: dict | None) -> dict:
+        values = mapper.contact_values(partner)
+        if existing is None:
+            return self.client.create("finance/contacts", values)
+        values.pop("external_id", None)  # Factorial does not take it on update
+        return self.client.update("finance/contacts", str(existing["id"]), values)
+
+    def subscribe_webhook(self, *, subscription_type: str, target_url: str, challenge: str, name: str = "") -> dict:
+        return self.client.create("api_public/webhook_subscriptions", {
+            "subscription_type": subscription_type, "target_url": target_url, "challenge": challenge,
+            "company_id": str(self.company().get("company_id")), "name": name or f"Integration hub: {subscription_type}",
+            "enabled": True, "api_version": self.api_version})
+
+    def webhook_subscriptions(self) -> list[dict]:
+        return list(self.client.all("api_public/webhook_subscriptions"))
