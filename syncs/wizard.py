@@ -245,8 +245,12 @@ def step_connection(request, tenant, flow: Flow, step: str):
         default_name = f"{descriptor.name} ({'invoicing' if role == 'source' else 'accounting'})"
         form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant,
                               initial={"name": default_name})
+    from tenants.models import AuthKind as AuthKindChoices
+
+    labels = dict(AuthKindChoices.choices)
     return render(request, "wizard/connection.html", _context(
         request, tenant, flow, step, form=form, role=role, providers=providers, descriptor=descriptor,
+        auth_choices=[(kind, labels.get(kind, kind)) for kind in descriptor.auth_kinds],
         auth_kind=auth_kind, connection=instance, existing=[c for c in existing if c != instance], check=check))
 
 

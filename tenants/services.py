@@ -71,9 +71,10 @@ def connection_update(*, connection: Connection, name: str | None = None, creden
             if key in secrets and value == "":
                 continue  # left blank on the form: keep what is stored
             merged[key] = value
-        connection.set_credentials(merged)
-        connection.status = ConnectionStatus.NEW
-        connection.status_message = ""
+        if merged != current:  # unchanged credentials keep their status (an OAuth connection stays connected)
+            connection.set_credentials(merged)
+            connection.status = ConnectionStatus.NEW
+            connection.status_message = ""
     connection.full_clean()
     connection.save()
     return connection
