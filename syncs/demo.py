@@ -95,3 +95,52 @@ def seed_demo_flow(tenant: Tenant, peer, *, out=print) -> Flow:
     flow_activate(flow=flow)
     out(f"Flow “{flow.name}” activated; its first run is queued for the worker.")
     return flow
+
+
+# --- Factorial (the sandbox mounted in the hub at /sandbox/factorial/) -------------------------------
+FACTORIAL_FLOW = "Factorial → Tryton accounting"
+MASTER_DATA_FLOW = "Tryton accounting → Factorial (ledger accounts, contacts)"
+
+
+def seed_factorial_demo(tenant: Tenant, *, base_url: str, out=print) -> list[Flow]:
+    """Once the web app answers (the sandbox lives in it): a Factorial connection, the documents and
+    expenses flow into the demo's Tryton accounting company, and the master data flow back."""
+    from mappings.models import FlowKind
+    from syncs import webhooks
+
+    accounting = Flow.objects.filter(tenant=tenant, name=FLOW_NAME).select_related("target").first()
+    if accounting is None or accounting.target is None:
+        return []
+    factorial = Connection.objects.filter(tenant=tenant, name="Factorial (sandbox)").first()
+    if factorial is None:
+        factorial = connection_create(
+            tenant=tenant, name="Factorial (sandbox)", provider="factorial", role="source", auth_kind="api_key",
+            credentials={"base_url": base_url.rstrip("/") + "/sandbox/factorial",
+                         "api_key": settings.HUB_SANDBOX_FACTORIAL_API_KEY})
+    flows = []
+    documents = Flow.objects.filter(tenant=tenant, name=FACTORIAL_FLOW).first()
+    if documents is None:
+        documents = Flow.objects.create(tenant=tenant, name=FACTORIAL_FLOW, source=factorial, target=accounting.target,
+                                        start_date=dt.date.today() - dt.timedelta(days=200), schedule_minutes=30)
+        src = connection_connector(connection=factorial)
+        tgt = connection_connector(connection=accounting.target)
+        try:
+            flow_apply_suggestions(flow=documents, source=src, target=tgt)
+        finally:
+            src.close(), tgt.close()
+        flow_activate(flow=documents)
+        out(f"Flow “{documents.name}” activated.")
+    flows.append(documents)
+    master = Flow.objects.filter(tenant=tenant, name=MASTER_DATA_FLOW).first()
+    if master is None:
+        master = Flow.objects.create(tenant=tenant, name=MASTER_DATA_FLOW, kind=FlowKind.MASTER_DATA,
+                                     source=accounting.target, target=factorial, account_classes="467",
+                                     schedule_minutes=60)
+        flow_activate(flow=master)
+        out(f"Flow “{master.name}” activated.")
+    flows.append(master)
+    try:
+        webhooks.subscribe(factorial)
+    except Exception as exc:  # noqa: BLE001 - the demo goes on without events
+        out(f"Factorial events not subscribed: {exc}")
+    return flows

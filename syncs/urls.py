@@ -14,6 +14,7 @@ urlpatterns = [
     path("t/<slug:slug>/documents/<int:pk>/", views.document_detail, name="document_detail"),
     path("t/<slug:slug>/documents/<int:pk>/retry/", views.document_retry, name="document_retry"),
     path("t/<slug:slug>/dashboard/", views.tenant_dashboard, name="tenant_dashboard"),
+    path("t/<slug:slug>/flows/new-master-data/", views.master_data_new, name="master_data_new"),
     path("t/<slug:slug>/connections/<int:pk>/webhooks/", views.connection_webhooks, name="connection_webhooks"),
     path("t/<slug:slug>/wizard/", wizard.wizard_start, name="wizard_start"),
     path("t/<slug:slug>/wizard/<int:pk>/activate/", wizard.wizard_activate, name="wizard_activate"),

@@ -100,6 +100,25 @@ def run_progress(request, tenant, pk):
 
 
 @tenant_view(Role.OWNER)
+def master_data_new(request, tenant):
+    from mappings.models import FlowKind
+    from syncs.wizard_forms import MasterDataFlowForm
+
+    form = MasterDataFlowForm(request.POST or None, tenant=tenant,
+                              initial={"name": "Master data to Factorial", "account_classes": "4567",
+                                       "schedule_minutes": 60})
+    if request.method == "POST" and form.is_valid():
+        flow = form.save(commit=False)
+        flow.tenant, flow.kind, flow.wizard_step = tenant, FlowKind.MASTER_DATA, "review"
+        flow.full_clean()
+        flow.save()
+        messages.success(request, "Flow saved. Activate it to push the ledger accounts and contacts now and then "
+                                  "on its schedule.")
+        return redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
+    return render(request, "syncs/master_data_form.html", {"tenant": tenant, "form": form})
+
+
+@tenant_view(Role.OWNER)
 @require_POST
 def connection_webhooks(request, tenant, pk):
     """Subscribe the tool to the events that trigger runs (idempotent)."""

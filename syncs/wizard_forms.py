@@ -156,3 +156,48 @@ class ConfigurationForm(forms.ModelForm):
         if value and value > dt.date.today() + dt.timedelta(days=366):
             raise forms.ValidationError("Choose a date at most one year from today.")
         return value
+
+
+class MasterDataFlowForm(forms.ModelForm):
+    """A master data flow: the accounting side's ledger accounts and contacts pushed into Factorial."""
+
+    class Meta:
+        model = Flow
+        fields = ["name", "source", "target", "account_classes", "schedule_minutes"]
+        labels = {"source": "Accounting tool (read from)", "target": "Factorial (pushed to)",
+                  "account_classes": "Account classes to push"}
+        help_texts = {"account_classes": "First digits of the accounts to push, e.g. 4567 for third parties, "
+                                         "bank, expenses and revenue."}
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        from tenants.models import Connection
+
+        self.tenant = tenant
+        connections = list(Connection.objects.filter(tenant=tenant).order_by("name"))
+
+        def able(feature):
+            ids = []
+            for c in connections:
+                try:
+                    if feature in c.descriptor.features:
+                        ids.append(c.pk)
+                except Exception:  # noqa: BLE001 - a provider no longer enabled
+                    continue
+            return Connection.objects.filter(pk__in=ids)
+
+        self.fields["source"].queryset = able("master_data_source")
+        self.fields["target"].queryset = able("master_data_target")
+        self.fields["source"].required = self.fields["target"].required = True
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if Flow.objects.filter(tenant=self.tenant, name=name).exists():
+            raise forms.ValidationError("This tenant already has a flow with that name.")
+        return name
+
+    def clean_account_classes(self):
+        value = "".join(sorted({c for c in self.cleaned_data["account_classes"] if c in "123456789"}))
+        if not value:
+            raise forms.ValidationError("Give at least one class, e.g. 4567.")
+        return value

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from django_q.models import Schedule
 
+from mappings.models import Flow
 from syncs.models import SyncDocument, SyncRun
 from tenants.models import Role
 from tenants.services import membership_set
@@ -130,3 +131,27 @@ def test_retrying_one_document_from_its_page_queues_a_run_for_it_alone(client, o
     run = SyncRun.objects.filter(flow=flow).order_by("-id").first()
     assert (run.trigger, run.document_ids, run.synced_count) == ("retry", [doc.pk], 1)
     assert SyncDocument.objects.get(source_id="i2").status == "error"
+
+
+def test_an_owner_creates_a_master_data_flow_from_its_form(client, owner_a, tenant_a, flow, tenant_b):
+    from mappings.models import FlowKind
+    from tenants.services import connection_create
+
+    factorial = connection_create(tenant=tenant_a, name="Factorial", provider="factorial", role="source",
+                                  auth_kind="api_key", credentials={"base_url": "http://127.0.0.1:9", "api_key": "k"})
+    books = connection_create(tenant=tenant_a, name="Books", provider="tryton", role="target", auth_kind="credentials",
+                              credentials={"url": "http://127.0.0.1:9", "database": "d", "username": "u", "password": "p"})
+    foreign = connection_create(tenant=tenant_b, name="Other books", provider="tryton", role="target",
+                                auth_kind="credentials",
+                                credentials={"url": "http://127.0.0.1:9", "database": "d", "username": "u", "password": "p"})
+    client.force_login(owner_a)
+    url = reverse("master_data_new", args=[tenant_a.slug])
+    page = client.get(url).content.decode()
+    assert "Other books" not in page and ">Books (tryton, target)<" in page and ">Factorial (factorial, source)<" in page
+    refused = client.post(url, {"name": "MD", "source": foreign.pk, "target": factorial.pk, "account_classes": "467",
+                                "schedule_minutes": 60})
+    assert "source" in refused.context["form"].errors
+    client.post(url, {"name": "MD", "source": books.pk, "target": factorial.pk, "account_classes": "7x6",
+                      "schedule_minutes": 60})
+    created = Flow.objects.get(tenant=tenant_a, name="MD")
+    assert created.kind == FlowKind.MASTER_DATA and created.account_classes == "67" and not created.enabled

@@ -35,11 +35,32 @@ class Command(BaseCommand):
             logins = seed_tenants(password=demo_password())
             seed_demo_flow(logins.tenant, peer, out=self.stdout.write)
             print_banner(self, logins)
+            self.after_start = lambda: self.seed_after_start(logins.tenant, addr)
         try:
             self.serve(manage, addr, no_worker)
         finally:
             if peer is not None:
                 peer.stop()
+
+    after_start = None
+
+    def seed_after_start(self, tenant, addr: str) -> None:
+        """The demo's Factorial sandbox lives in the web app: its flows are set up once it answers."""
+        import requests
+
+        from syncs.demo import seed_factorial_demo
+
+        base = f"http://{addr}"
+        for _ in range(100):
+            try:
+                requests.get(base + "/accounts/login/", timeout=2)
+                break
+            except requests.RequestException:
+                time.sleep(0.3)
+        try:
+            seed_factorial_demo(tenant, base_url=base, out=self.stdout.write)
+        except Exception as exc:  # noqa: BLE001 - the rest of the demo keeps running
+            self.stderr.write(f"The Factorial part of the demo could not be set up: {exc}")
 
     def serve(self, manage: str, addr: str, no_worker: bool) -> None:
         commands = [("web", [sys.executable, manage, "runserver", addr, "--noreload"])]
@@ -55,6 +76,10 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         self.stdout.write(self.style.SUCCESS(f"Web app on http://{addr}/ — worker {'off' if no_worker else 'on'}. Ctrl-C stops everything."))
+        if self.after_start is not None:
+            import threading
+
+            threading.Thread(target=self.after_start, daemon=True).start()
         exit_code = 0
         try:
             while not stopping:
