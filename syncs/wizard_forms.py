@@ -171,9 +171,11 @@ class MasterDataFlowForm(forms.ModelForm):
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
+        from mappings.models import FlowKind
         from tenants.models import Connection
 
         self.tenant = tenant
+        self.instance.tenant, self.instance.kind = tenant, FlowKind.MASTER_DATA  # validated as what it is
         connections = list(Connection.objects.filter(tenant=tenant).order_by("name"))
 
         def able(feature):

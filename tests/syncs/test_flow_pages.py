@@ -151,7 +151,8 @@ def test_an_owner_creates_a_master_data_flow_from_its_form(client, owner_a, tena
     refused = client.post(url, {"name": "MD", "source": foreign.pk, "target": factorial.pk, "account_classes": "467",
                                 "schedule_minutes": 60})
     assert "source" in refused.context["form"].errors
-    client.post(url, {"name": "MD", "source": books.pk, "target": factorial.pk, "account_classes": "7x6",
-                      "schedule_minutes": 60})
+    response = client.post(url, {"name": "MD", "source": books.pk, "target": factorial.pk, "account_classes": "7x6",
+                                 "schedule_minutes": 60})
+    assert response.status_code == 302, response.context["form"].errors
     created = Flow.objects.get(tenant=tenant_a, name="MD")
     assert created.kind == FlowKind.MASTER_DATA and created.account_classes == "67" and not created.enabled
