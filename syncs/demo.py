@@ -47,6 +47,7 @@ def start_demo_tryton():
 
 def ensure_invoicing_database(peer, *, out=print) -> str:
     if peer.database_exists(INVOICING_DB):
+        peer.warm_database(INVOICING_DB)  # trytond 8.2 must load a database before its first login
         return INVOICING_DB
     out("Preparing the demo invoicing company in Tryton (about a minute, once)...")
     peer.create_database(INVOICING_DB, company_name="Atelier Démo SARL")
@@ -70,6 +71,8 @@ def seed_demo_flow(tenant: Tenant, peer, *, out=print) -> Flow:
         # The hub database outlived a restart: keep the connections pointing at this server.
         for connection in (flow.source, flow.target):
             values = connection.get_credentials()
+            if values.get("database") and peer.database_exists(values["database"]):
+                peer.warm_database(values["database"])
             if values.get("url") != peer.url:
                 values["url"] = peer.url
                 connection.set_credentials(values)
