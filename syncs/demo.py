@@ -25,8 +25,15 @@ from tenants.services import connection_connector, connection_create
 
 logger = logging.getLogger(__name__)
 
-INVOICING_DB = "hub_tryton_demo_invoicing"
-ACCOUNTING_PREFIX = "hub_tryton_demo_accounting"
+def _checkout_tag() -> str:
+    """Demo databases belong to one checkout: a second clone on the same PostgreSQL gets its own."""
+    import hashlib
+
+    return hashlib.sha1(str(settings.BASE_DIR).encode()).hexdigest()[:6]
+
+
+INVOICING_DB = f"hub_tryton_demo_{_checkout_tag()}_invoicing"
+ACCOUNTING_PREFIX = f"hub_tryton_demo_{_checkout_tag()}_accounting"
 FLOW_NAME = "Tryton invoicing → Tryton accounting"
 UNMAPPED_RATE = "2.1"  # left unmapped on purpose: its invoices show MAPPING_TAX_RATE_NOT_FOUND
 
@@ -47,8 +54,10 @@ def start_demo_tryton():
 
 def ensure_invoicing_database(peer, *, out=print) -> str:
     if peer.database_exists(INVOICING_DB):
-        peer.warm_database(INVOICING_DB)  # trytond 8.2 must load a database before its first login
-        return INVOICING_DB
+        if (peer.sqlite_dir / INVOICING_DB).is_dir():  # its attachments are files beside the database
+            peer.warm_database(INVOICING_DB)  # trytond 8.2 must load a database before its first login
+            return INVOICING_DB
+        peer.drop_database(INVOICING_DB)  # var/ was deleted: the files are gone, start again
     out("Preparing the demo invoicing company in Tryton (about a minute, once)...")
     peer.create_database(INVOICING_DB, company_name="Atelier Démo SARL")
     today = dt.date.today()

@@ -134,6 +134,7 @@ class HubSession:
         sleep: Callable[[float], None] = time.sleep,
         error_text: Callable[[requests.Response], str] = default_error_text,
         headers: dict[str, str] | None = None,
+        unapplied_statuses: frozenset[int] = frozenset(),
     ) -> None:
         self.provider = provider
         self.base_url = base_url
@@ -145,6 +146,8 @@ class HubSession:
         self.max_retry_after = max_retry_after
         self.sleep = sleep
         self.error_text = error_text
+        # Statuses this provider only answers when nothing was applied: safe to repeat any request.
+        self.unapplied_statuses = unapplied_statuses
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": "integration-hub/0.1", **(headers or {})})
 
@@ -240,7 +243,7 @@ class HubSession:
                     kwargs["headers"] = {**(kwargs.get("headers") or {}), **new_headers}
                 continue
             if status in RETRY_STATUSES:
-                if repeatable and attempt <= self.max_retries:
+                if (repeatable or status in self.unapplied_statuses) and attempt <= self.max_retries:
                     self.sleep(self._backoff(attempt))
                     continue
                 raise RetryableError(

@@ -155,3 +155,10 @@ def test_the_call_log_keeps_a_bounded_number_of_records_but_counts_them_all():
     for _ in range(5):
         log.add(CallRecord("GET", "/", 200, 1))
     assert len(log) == 5 and len(log.records) == 2 and log.dropped == 3
+
+
+def test_a_status_the_provider_only_sends_when_nothing_was_applied_is_retried_even_for_a_post(server, waits):
+    server.then(Reply(503), Reply(200, {"created": 1}))
+    http = session(server, waits, unapplied_statuses=frozenset({503}))
+    assert http.request("POST", "/entries").json() == {"created": 1}
+    assert len(server.seen) == 2

@@ -70,6 +70,9 @@ class TrytonConnector(SourceConnector, TargetConnector):
     def __init__(self, credentials: dict, **kwargs) -> None:
         super().__init__(credentials, **kwargs)
         http = self.session or HubSession.from_settings(provider=PROVIDER.key, call_log=self.call_log)
+        # trytond answers 503 only when its database transaction failed and was rolled back (a lock or
+        # serialisation conflict with another writer): the request had no effect and can be repeated.
+        http.unapplied_statuses = frozenset({503})
         if self.call_log is None:
             self.call_log = http.call_log
         self.client = TrytonClient(
