@@ -124,6 +124,10 @@ class _Builder:
 
     def line_account(self, number: str, description: str) -> str:
         own = self.catalog.accounts.get(number) if number else None
+        if own is None and number and number.rstrip("0") != number:
+            # French charts write the same account padded with zeros ("625700" for 6257).
+            own = self.catalog.accounts.get(number.rstrip("0"))
+            number = number.rstrip("0") if own is not None else number
         if own is not None and own.usable:
             return number
         default_number = self.settings.default_accounts.get(self.kind, "")

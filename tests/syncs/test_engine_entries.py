@@ -169,3 +169,11 @@ def test_the_builder_reports_problems_without_touching_anything(flow):
     with pytest.raises(DocumentProblem) as caught:
         build_entry(invoice(partner=None), flow_settings(flow), TargetCatalog({}, {}), partner_target_id="")
     assert caught.value.code == "ERROR_SYNC_INVOICE_PARTNER_VALIDATION"
+
+
+def test_an_account_number_padded_with_zeros_finds_the_short_account(flow, books, sync):
+    source, target = books
+    add(source, invoice("i1", kind="purchase", lines=[line("Paper", "50.00", tax="p20", account="607100")]))
+    sync(flow)
+    expense_line = next(l for l in only_entry(target).lines if l.vat_role == "base")
+    assert expense_line.account_number == "6071"
