@@ -38,6 +38,7 @@ from syncs import catalogue
 from syncs.entries import DocumentProblem, FlowSettings, TargetCatalog, build_entry, precheck, rate_key, reference_for
 from syncs.dbutil import bulk_set
 from syncs.fingerprint import invoice_fingerprint
+from syncs.recording import close_errors, open_errors, save_outcomes
 from syncs.models import (
     DocumentOutcome,
     DocumentStatus,
@@ -576,37 +577,9 @@ class Engine:
             docs.append(doc)
         bulk_set(docs, ["status", "target_entry_id", "target_state", "target_number", "source_version", "seen_version",
                         "pending_version", "synced_at", "updated_at"])
-        if self.run is not None and outcomes:
-            DocumentOutcome.objects.bulk_create(outcomes)
-        if synced_ids:
-            SyncError.objects.filter(document_id__in=synced_ids, status=ErrorStatus.OPEN).update(
-                status=ErrorStatus.RESOLVED, resolved_at=now,
-                resolution_note=f"Synced by run {self.run.pk if self.run else '-'}.")
-        if problem_items:
-            self._open_errors(problem_items, now)
-
-    def _open_errors(self, items: list[_Work], now) -> None:
-        open_errors = {e.document_id: e for e in SyncError.objects.filter(
-            document_id__in=[i.doc.pk for i in items], status=ErrorStatus.OPEN)}
-        to_create, to_update = [], []
-        for item in items:
-            problem = item.problem
-            existing = open_errors.get(item.doc.pk)
-            if existing is not None:
-                existing.code, existing.message = problem.code, problem.message
-                existing.provider_message, existing.details = problem.provider_message, problem.details
-                existing.occurrences += 1
-                existing.run, existing.last_seen_at = self.run, now
-                to_update.append(existing)
-            else:
-                to_create.append(SyncError(tenant_id=self.flow.tenant_id, flow=self.flow, document=item.doc,
-                                           run=self.run, code=problem.code, message=problem.message,
-                                           provider_message=problem.provider_message, details=problem.details))
-        if to_create:
-            SyncError.objects.bulk_create(to_create)
-        if to_update:
-            SyncError.objects.bulk_update(to_update, ["code", "message", "provider_message", "details", "occurrences",
-                                                      "run", "last_seen_at"])
+        save_outcomes(self.run, outcomes)
+        close_errors(synced_ids, run=self.run, now=now)
+        open_errors(self.flow, self.run, [(item.doc, item.problem) for item in problem_items], now)
 
     def _heartbeat(self) -> None:
         c = self.counts

@@ -21,7 +21,9 @@ from integration_hub.connectors.types import Account, Partner
 from mappings.models import Flow
 from syncs import catalogue
 from syncs.engine import Counts, RunAborted, _Side, chunked, open_connector
-from syncs.models import DocumentOutcome, DocumentStatus, ErrorStatus, SyncDocument, SyncError, SyncRun
+from syncs.entries import DocumentProblem
+from syncs.models import DocumentOutcome, DocumentStatus, SyncDocument, SyncRun
+from syncs.recording import close_errors, open_errors, save_outcomes
 
 BATCH = 50
 
@@ -153,7 +155,7 @@ class MasterDataEngine:
     @transaction.atomic
     def _record(self, kind: str, results: list) -> None:
         now = timezone.now()
-        outcomes, synced_ids = [], []
+        outcomes, synced_ids, problems = [], [], []
         for record, source_id, doc, fingerprint, target_id, action, problem in results:
             if doc is None:
                 doc = SyncDocument.objects.create(
@@ -174,18 +176,11 @@ class MasterDataEngine:
                 self.counts.errors += 1
                 outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
                                                 error_code=code, message=message[:2000]))
-                updated = SyncError.objects.filter(document=doc, status=ErrorStatus.OPEN).update(
-                    code=code, message=message, provider_message=provider_message, run=self.run, last_seen_at=now)
-                if not updated:
-                    SyncError.objects.create(tenant_id=self.flow.tenant_id, flow=self.flow, document=doc, run=self.run,
-                                             code=code, message=message, provider_message=provider_message)
+                problems.append((doc, DocumentProblem(code, message, provider_message=provider_message)))
             doc.save()
-        if self.run is not None and outcomes:
-            DocumentOutcome.objects.bulk_create(outcomes)
-        if synced_ids:
-            SyncError.objects.filter(document_id__in=synced_ids, status=ErrorStatus.OPEN).update(
-                status=ErrorStatus.RESOLVED, resolved_at=now,
-                resolution_note=f"Pushed by run {self.run.pk if self.run else '-'}.")
+        save_outcomes(self.run, outcomes)
+        close_errors(synced_ids, run=self.run, now=now, verb="Pushed")
+        open_errors(self.flow, self.run, problems, now)
 
 
 class IncompleteRecord(Exception):
