@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from mappings.models import Flow
 from syncs.models import Trigger, WebhookDelivery
@@ -71,8 +71,14 @@ def subscribe(connection: Connection) -> list[str]:
         connector.close()
 
 
+def _answer(payload: dict, challenge: str, status: int = 200) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    response["x-factorial-wh-challenge"] = challenge  # echoed: answers a subscription challenge too
+    return response
+
+
 @csrf_exempt
-@require_POST
+@require_http_methods(["GET", "POST"])
 def receive(request, token: str, subscription_type: str):
     connection = Connection.objects.filter(webhook_token=token).select_related("tenant").first()
     if connection is None:
@@ -82,6 +88,8 @@ def receive(request, token: str, subscription_type: str):
     if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         logger.warning("webhook for connection %s refused: challenge does not match", connection.pk)
         return JsonResponse({"error": "challenge does not match"}, status=403)
+    if request.method == "GET":  # a verification call: prove we hold the secret, nothing else happens
+        return _answer({"challenge": given}, given)
     try:
         json.loads(request.body or b"{}")
     except ValueError:
@@ -92,10 +100,10 @@ def receive(request, token: str, subscription_type: str):
             delivery = WebhookDelivery.objects.create(connection=connection, subscription_type=subscription_type[:120],
                                                       digest=digest)
     except IntegrityError:
-        return JsonResponse({"status": "duplicate"})  # already handled: a redelivery changes nothing
+        return _answer({"status": "duplicate"}, given)  # already handled: a redelivery changes nothing
     runs = []
     for flow in Flow.objects.filter(source=connection, enabled=True):
         run, _created = run_request(flow=flow, trigger=Trigger.WEBHOOK)
         runs.append(run.pk)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(runs=runs)
-    return JsonResponse({"status": "accepted", "runs": runs}, status=202)
+    return _answer({"status": "accepted", "runs": runs}, given, status=202)

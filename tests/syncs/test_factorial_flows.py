@@ -233,6 +233,9 @@ def test_webhooks_are_subscribed_once_verified_deduplicated_and_start_a_run(clie
                        HTTP_X_FACTORIAL_WH_CHALLENGE="wrong").status_code == 403
     accepted = client.post(url, body, content_type="application/json", HTTP_X_FACTORIAL_WH_CHALLENGE=challenge)
     assert accepted.status_code == 202 and accepted.json()["runs"]
+    assert accepted["x-factorial-wh-challenge"] == challenge
+    verification = client.get(url, HTTP_X_FACTORIAL_WH_CHALLENGE=challenge)
+    assert verification.status_code == 200 and verification.json() == {"challenge": challenge}
     run = SyncRun.objects.get(pk=accepted.json()["runs"][0])
     assert run.trigger == "webhook" and run.flow_id == flow.pk
     duplicate = client.post(url, body, content_type="application/json", HTTP_X_FACTORIAL_WH_CHALLENGE=challenge)
