@@ -46,6 +46,8 @@ class Partner:
     auxiliary_account: str = ""
     address: Address | None = None
     email: str = ""
+    receivable_account: str = ""  # the third party's own accounts in accounting, when it has them
+    payable_account: str = ""
 
 
 @dataclass

@@ -83,6 +83,8 @@ def test_a_created_party_is_found_by_each_identifier(books):
                                            registration_number="30326504500012", auxiliary_account="CFERPRO",
                                            email="compta@ferro.example"), kind="customer")
     assert created.registration_number == "303265045"  # the company (SIREN) of the establishment (SIRET)
+    found = books.get_partner(created.id)
+    assert (found.receivable_account, found.payable_account) == ("4111", "4011")  # Tryton's defaults
     for criteria in ({"auxiliary_account": "CFERPRO"}, {"vat_number": "FR 40 303265045"},
                      {"registration_number": "303265045"}, {"name": "ferronnerie probe"}):
         assert [p.id for p in books.find_partners(**criteria)] == [created.id], criteria
@@ -117,6 +119,16 @@ def test_one_refused_entry_does_not_stop_the_rest_of_its_batch(books):
     assert isinstance(results[1].error, PermanentError) and results[1].error.provider_message
     assert "no open period" in str(results[2].error)
     assert set(books.find_entries_by_reference(["mix-good", "mix-closed", "mix-late"])) == {"mix-good"}
+
+
+def test_tryton_s_own_refusal_reaches_the_caller_with_tryton_s_words(books):
+    entry = sale_entry(books, "no-party", party="1")
+    entry.lines[0].partner_id = ""  # 4111 requires a party in Tryton
+    result = books.create_entries([entry], post=True)[0]
+    assert isinstance(result.error, PermanentError) and not result.ok
+    assert "party" in result.error.provider_message.lower()
+    unknown = sale_entry(books, "unknown-account", party="1", account="7099999")
+    assert "unknown account(s) 7099999" in str(books.create_entries([unknown], post=True)[0].error)
 
 
 def test_an_unbalanced_entry_is_refused_before_any_call(books):

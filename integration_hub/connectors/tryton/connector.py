@@ -30,7 +30,8 @@ INVOICE_FIELDS = ["number", "type", "invoice_date", "accounting_date", "currency
                   "untaxed_amount", "tax_amount", "total_amount", "state", "write_date", "create_date", "lines",
                   "taxes", "reference"]
 LINE_FIELDS = ["invoice", "type", "description", "quantity", "unit_price", "amount", "taxes", "account.code"]
-PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms"]
+PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "account_receivable.code",
+                "account_payable.code"]
 ACCOUNT_FIELDS = ["code", "name", "type", "closed", "party_required", "start_date", "end_date"]
 TAX_FIELDS = ["name", "description", "rate", "type", "group", "parent", "invoice_account.code",
               "credit_note_account.code", "start_date", "end_date", "active"]
@@ -172,8 +173,11 @@ class TrytonConnector(SourceConnector, TargetConnector):
             "party.address", address_ids, ["street", "postal_code", "city", "country.code"])} if address_ids else {}
         mechanisms = {r["id"]: r for r in self.client.read(
             "party.contact_mechanism", mechanism_ids, ["type", "value"])} if mechanism_ids else {}
+        receivable, payable = self._default_party_accounts()
         result = {}
         for party in parties:
+            party["account_receivable."] = party.get("account_receivable.") or {"code": receivable}
+            party["account_payable."] = party.get("account_payable.") or {"code": payable}
             result[party["id"]] = mapper.partner_from_tryton(
                 party,
                 [identifiers[i] for i in party.get("identifiers") or [] if i in identifiers],
@@ -183,6 +187,17 @@ class TrytonConnector(SourceConnector, TargetConnector):
                 with_code=with_code,
             )
         return result
+
+    def _default_party_accounts(self) -> tuple[str, str]:
+        """The receivable and payable accounts of parties that have none of their own."""
+        if not hasattr(self, "_party_defaults"):
+            self.company()  # the configuration is per company: read it in the company's context
+            rows = self.client.read("account.configuration", [1], ["default_account_receivable.code",
+                                                                    "default_account_payable.code"])
+            row = rows[0] if rows else {}
+            self._party_defaults = ((row.get("default_account_receivable.") or {}).get("code", "") or "",
+                                    (row.get("default_account_payable.") or {}).get("code", "") or "")
+        return self._party_defaults
 
     def get_partner(self, partner_id: str) -> Partner | None:
         try:

@@ -167,7 +167,9 @@ def partner_from_tryton(party: dict, identifiers: Iterable[dict], addresses: Ite
         break
     return Partner(id=str(party["id"]), name=party.get("name") or "", vat_number=vat,
                    registration_number=registration, auxiliary_account=(party.get("code") or "") if with_code else "",
-                   address=address, email=next(iter(emails), ""))
+                   address=address, email=next(iter(emails), ""),
+                   receivable_account=(party.get("account_receivable.") or {}).get("code", "") or "",
+                   payable_account=(party.get("account_payable.") or {}).get("code", "") or "")
 
 
 def party_values(partner: Partner, *, country_id: int | None) -> dict:
