@@ -49,7 +49,7 @@ test-postgres: install-test
 	@HUB_TEST_DATABASES=postgresql scripts/run-tests.sh
 
 bench: install-test
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b; done
 
 clean-venv:
 	rm -rf $(VENV)

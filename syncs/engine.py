@@ -175,8 +175,8 @@ class Engine:
         if flow.source is None or flow.target is None:
             raise RunAborted(f"“{flow.name}” has no {'invoicing' if flow.source is None else 'accounting'} tool "
                              "connected yet; finish its setup first.")
-        self.source = _Side(open_connector(flow.source, self.call_log), "source")
-        self.target = _Side(open_connector(flow.target, self.call_log), "target")
+        self.source = SideTagged(open_connector(flow.source, self.call_log), "source")
+        self.target = SideTagged(open_connector(flow.target, self.call_log), "target")
 
     # --- reference data -------------------------------------------------------------------------
     @property
@@ -596,7 +596,7 @@ def connection_failed(connection: Connection, error: Exception) -> None:
         connection_mark(connection=connection, status=ConnectionStatus.ERROR, message=str(error))
 
 
-class _Side:
+class SideTagged:
     """Wraps a connector so any ConnectorError it raises says which side (source/target) it came from."""
 
     def __init__(self, connector, side: str) -> None:

@@ -20,7 +20,7 @@ from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.types import Account, Partner
 from mappings.models import Flow
 from syncs import catalogue
-from syncs.engine import Counts, RunAborted, _Side, chunked, open_connector
+from syncs.engine import Counts, RunAborted, SideTagged, chunked, open_connector
 from syncs.entries import DocumentProblem
 from syncs.models import DocumentOutcome, DocumentStatus, SyncDocument, SyncRun
 from syncs.recording import close_errors, open_errors, save_outcomes
@@ -54,8 +54,8 @@ class MasterDataEngine:
         self.counts = Counts()
         self.total: int | None = None
         self.cursor_after = None
-        self.source = _Side(open_connector(flow.source, self.call_log), "source")
-        self.target = _Side(open_connector(flow.target, self.call_log), "target")
+        self.source = SideTagged(open_connector(flow.source, self.call_log), "source")
+        self.target = SideTagged(open_connector(flow.target, self.call_log), "target")
         if not hasattr(self.target, "save_ledger_account"):
             raise RunAborted(f"“{flow.target.name}” cannot receive ledger accounts and contacts.")
 

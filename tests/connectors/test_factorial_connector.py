@@ -31,7 +31,7 @@ def factorial(sandbox):
     connector.close()
 
 
-def documents(sandbox, **kind):
+def documents(sandbox):
     return [d for d in sandbox.state.records("finance/financial_documents")
             if d.get("status") != "processing" and not d.get("duplicate_financial_document_id")]
 
