@@ -145,9 +145,18 @@ class TrytonConnector(SourceConnector, TargetConnector):
                     self._accounts[row["code"]] = mapper.account_from_tryton(row, today=today)
         return list(self._accounts.values())
 
-    def _account_ids(self) -> dict[str, int]:
-        self.list_accounts()
-        return {number: int(account.id) for number, account in self._accounts.items()}
+    def _account_ids(self, numbers) -> dict[str, int]:
+        """Ids of these account numbers; the whole chart when it was read already, else only what is missing."""
+        if self._accounts is not None:
+            return {n: int(a.id) for n, a in self._accounts.items() if n in numbers}
+        cache = self.__dict__.setdefault("_account_id_cache", {})
+        missing = sorted(set(numbers) - set(cache))
+        if missing:
+            self.company()
+            for row in self.client.search_read("account.account", [("code", "in", missing)], ["code"],
+                                               context={"active_test": False}):
+                cache[row["code"]] = row["id"]
+        return {n: cache[n] for n in numbers if n in cache}
 
     def list_vat_codes(self) -> list[VatCode]:
         tree, today = self.tax_tree(), dt.date.today()
@@ -363,7 +372,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
 
     def _values(self, entry: JournalEntry) -> dict:
         entry.check_balanced()
-        account_ids = self._account_ids()
+        account_ids = self._account_ids({line.account_number for line in entry.lines})
         missing = sorted({line.account_number for line in entry.lines if line.account_number not in account_ids})
         if missing:
             raise PermanentError(f"unknown account(s) {', '.join(missing)}", provider=PROVIDER.key)
@@ -374,8 +383,18 @@ class TrytonConnector(SourceConnector, TargetConnector):
         """Create (and post) in one call per batch; when the batch is refused, retry one by one to
         isolate the entries Tryton rejects, so the others still go through."""
         results: list[EntryResult] = [EntryResult(reference=e.reference) for e in entries]
-        prepared: list[tuple[int, dict]] = []
+        balanced = []
         for index, entry in enumerate(entries):
+            try:
+                entry.check_balanced()  # an unbalanced entry never leaves the hub, not even for a lookup
+                balanced.append(index)
+            except ValueError as exc:
+                results[index].error = exc
+        if balanced:  # the accounts of the whole batch in one read
+            self._account_ids({line.account_number for i in balanced for line in entries[i].lines})
+        prepared: list[tuple[int, dict]] = []
+        for index in balanced:
+            entry = entries[index]
             try:
                 prepared.append((index, self._values(entry)))
             except (ConnectorError, ValueError) as exc:
