@@ -166,7 +166,7 @@ def tenant_dashboard(request, tenant):
     for row in data["errors_by_code"]:
         row["title"] = catalogue.get(row["code"]).title
     return render(request, "syncs/dashboard.html", {
-        "tenant": tenant, **data, "bars": bars, "chart_width": len(bars) * (width + gap), "chart_height": height,
+        "tenant": tenant, **data, "bars": bars, "chart_width": len(bars) * (width + gap) + 40, "chart_height": height,
         "bar_width": width, "peak": peak})
 
 
