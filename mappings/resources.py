@@ -11,7 +11,7 @@ from import_export import fields, resources, widgets
 from integration_hub.connectors.errors import ConnectorError
 from mappings.models import Flow, JournalMapping, VatMapping
 from tenants.selectors import tenant_ids_for_user, user_is_support
-from tenants.services import ConnectionUnusable, connection_connector
+from tenants.services import ConnectionUnusable, connection_list
 
 ACCOUNT_FIELDS = ["default_sales_account", "default_purchase_account", "customer_collective_account",
                   "supplier_collective_account", "credit_rounding_account", "debit_rounding_account",
@@ -35,19 +35,13 @@ class TargetLists:
         if flow.target is None:
             return ConnectorError("the flow has no accounting tool connected")
         try:
-            connector = connection_connector(connection=flow.target)
+            items = connection_list(connection=flow.target, name=name)
         except ConnectionUnusable as exc:
             return ConnectorError(str(exc))
-        try:
-            if name == "vat_codes":
-                return {code.id: code for code in connector.list_vat_codes()}
-            if name == "journals":
-                return {journal.id: journal for journal in connector.list_journals()}
-            return {account.number: account for account in connector.list_accounts()}
         except ConnectorError as exc:
             return exc
-        finally:
-            connector.close()
+        key = "number" if name == "accounts" else "id"
+        return {getattr(item, key): item for item in items}
 
 
 class ScopedFlowWidget(widgets.ForeignKeyWidget):

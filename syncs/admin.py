@@ -270,10 +270,7 @@ class SyncRunAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         run = self.get_object(request, object_id)
         if run is None or not self.has_view_permission(request, run):
             raise Http404("No such run.")
-        return JsonResponse({"status": run.status, "status_display": run.get_status_display(),
-                             "active": run.status in ("queued", "running"), "seen": run.seen_count,
-                             "total": run.total_count, "synced": run.synced_count, "errors": run.error_count,
-                             "waiting": run.waiting_count, "external_calls": run.external_calls})
+        return JsonResponse(selectors.run_progress(run))
 
     @admin.display(description="Progress")
     def live_progress(self, obj):

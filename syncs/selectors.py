@@ -34,6 +34,24 @@ def access_run(user, tenant: Tenant, run_id) -> SyncRun:
         raise Http404("No such run.") from None
 
 
+def access_document(user, tenant: Tenant, document_id) -> SyncDocument:
+    if not tenants_for_user(user).filter(pk=tenant.pk).exists():
+        raise Http404("No such document.")
+    try:
+        return SyncDocument.objects.select_related("flow", "flow__source", "flow__target").get(pk=document_id,
+                                                                                               tenant=tenant)
+    except (SyncDocument.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such document.") from None
+
+
+def run_progress(run: SyncRun) -> dict:
+    """What a run's pages poll to show its progress live."""
+    return {"status": run.status, "status_display": run.get_status_display(), "active": run_is_active(run),
+            "seen": run.seen_count, "total": run.total_count, "synced": run.synced_count, "errors": run.error_count,
+            "waiting": run.waiting_count, "skipped": run.skipped_count, "external_calls": run.external_calls,
+            "message": run.message}
+
+
 def latest_runs(flows) -> dict[int, SyncRun]:
     """The most recent run of each flow, in one query per call."""
     latest = {}

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from mappings.services import FlowNotReady, flow_problems
 from syncs import catalogue, selectors, services
-from syncs.models import DocumentOutcome, SyncDocument
+from syncs.models import DocumentOutcome
 from tenants.models import Role
 from tenants.views import tenant_view
 
@@ -90,13 +90,7 @@ def run_detail(request, tenant, pk):
 @tenant_view()
 def run_progress(request, tenant, pk):
     """Live progress of a run, polled by its page."""
-    run = selectors.access_run(request.user, tenant, pk)
-    return JsonResponse({
-        "status": run.status, "status_display": run.get_status_display(), "active": selectors.run_is_active(run),
-        "seen": run.seen_count, "total": run.total_count, "synced": run.synced_count, "errors": run.error_count,
-        "waiting": run.waiting_count, "skipped": run.skipped_count, "external_calls": run.external_calls,
-        "message": run.message,
-    })
+    return JsonResponse(selectors.run_progress(selectors.access_run(request.user, tenant, pk)))
 
 
 @tenant_view(Role.OWNER)
@@ -144,11 +138,7 @@ def connection_webhooks(request, tenant, pk):
 @tenant_view(*RUNNERS)
 @require_POST
 def document_retry(request, tenant, pk):
-    document = SyncDocument.objects.filter(tenant=tenant, pk=pk).select_related("flow").first()
-    if document is None:
-        from django.http import Http404
-
-        raise Http404("No such document.")
+    document = selectors.access_document(request.user, tenant, pk)
     run, created = services.retry_documents(documents=[document], user=request.user)
     _run_message(request, run, created)
     return redirect("run_detail", slug=tenant.slug, pk=run.pk)
@@ -172,11 +162,7 @@ def tenant_dashboard(request, tenant):
 
 @tenant_view()
 def document_detail(request, tenant, pk):
-    document = SyncDocument.objects.filter(tenant=tenant, pk=pk).select_related("flow").first()
-    if document is None or not selectors.tenants_for_user(request.user).filter(pk=tenant.pk).exists():
-        from django.http import Http404
-
-        raise Http404("No such document.")
+    document = selectors.access_document(request.user, tenant, pk)
     history = document.outcomes.select_related("run").order_by("-at", "-id")[:100]
     errors = document.errors.order_by("-created_at")
     for error in errors:

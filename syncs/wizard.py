@@ -86,19 +86,12 @@ def live_list(request, connection: Connection, name: str):
     cls = LIST_TYPES[name]
     if key not in cache:
         try:
-            connector = tenant_services.connection_connector(connection=connection)
+            items = tenant_services.connection_list(connection=connection, name=name)
         except tenant_services.ConnectionUnusable as exc:
             raise ListUnavailable(connection, str(exc)) from None
-        try:
-            fetch = {"accounts": connector.list_accounts, "vat_codes": connector.list_vat_codes,
-                     "journals": connector.list_journals, "tax_rates": connector.list_tax_rates,
-                     "source_journals": connector.list_source_journals}[name]
-            items = fetch()
         except ConnectorError as exc:
             tenant_services.connection_mark(connection=connection, status="error", message=str(exc))
             raise ListUnavailable(connection, str(exc)) from exc
-        finally:
-            connector.close()
         cache[key] = [{k: _plain(v) for k, v in dataclasses.asdict(item).items()} for item in items]
         request.session.modified = True
     return [cls(**{k: _revive(v) for k, v in row.items()}) for row in cache[key]]

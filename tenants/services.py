@@ -149,6 +149,19 @@ def connection_connector(*, connection: Connection, call_log=None, session=None)
         on_credentials_changed=lambda values: connection_store_credentials(connection=connection, credentials=values))
 
 
+REFERENCE_LISTS = {"accounts": "list_accounts", "vat_codes": "list_vat_codes", "journals": "list_journals",
+                   "tax_rates": "list_tax_rates", "source_journals": "list_source_journals"}
+
+
+def connection_list(*, connection: Connection, name: str) -> list:
+    """One reference list of the tool (a key of REFERENCE_LISTS). Raises ConnectionUnusable or ConnectorError."""
+    connector = connection_connector(connection=connection)
+    try:
+        return getattr(connector, REFERENCE_LISTS[name])()
+    finally:
+        connector.close()
+
+
 def connection_check(*, connection: Connection) -> CheckResult:
     """Ask the provider whether the credentials work and record the answer on the connection."""
     # A check answers within seconds: one retry at most, short timeouts.

@@ -154,13 +154,10 @@ class HubSession:
     @classmethod
     def from_settings(cls, *, provider: str, **kwargs) -> "HubSession":
         """Timeouts from Django settings when they are configured, defaults otherwise."""
-        try:
-            from django.conf import settings
+        from integration_hub.connectors.base import hub_setting
 
-            kwargs.setdefault("connect_timeout", settings.HUB_HTTP_CONNECT_TIMEOUT)
-            kwargs.setdefault("read_timeout", settings.HUB_HTTP_READ_TIMEOUT)
-        except Exception:  # noqa: BLE001 - used outside Django (benchmarks, scripts)
-            pass
+        kwargs.setdefault("connect_timeout", hub_setting("HUB_HTTP_CONNECT_TIMEOUT", 5.0))
+        kwargs.setdefault("read_timeout", hub_setting("HUB_HTTP_READ_TIMEOUT", 60.0))
         return cls(provider=provider, **kwargs)
 
     def close(self) -> None:

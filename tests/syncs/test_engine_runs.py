@@ -136,7 +136,7 @@ def test_when_the_flow_allows_it_an_invoice_without_attachment_syncs_right_away(
 
 
 def test_an_unreadable_attachment_is_a_pdf_error(flow, books, sync):
-    from integration_hub.connectors.tryton.connector import AttachmentUnreadable
+    from integration_hub.connectors.files import AttachmentUnreadable
 
     source, target = books
     add(source, invoice("i1"))

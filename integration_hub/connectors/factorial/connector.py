@@ -9,13 +9,13 @@ from integration_hub.connectors.errors import AuthenticationError, ConnectorErro
 from integration_hub.connectors.factorial import mapper
 from integration_hub.connectors.factorial.client import FactorialClient, error_text
 from integration_hub.connectors.factorial.provider import PROVIDER
+from integration_hub.connectors.files import check_readable, guess_content_type
 from integration_hub.connectors.http import HubSession
 from integration_hub.connectors.oauth import MemoryTokenStore, OAuthClient, OAuthTokens
 from integration_hub.connectors.types import Account, Attachment, Invoice, Partner, Scope, TaxRate
 
 DEFAULT_API_VERSION = "2026-10-01"
 EXPENSE_LOOKBACK = dt.timedelta(days=62)  # expenses have no updated_from: re-read a window around the cursor
-PDF_MAGIC = b"%PDF-"
 
 
 class FactorialConnector(SourceConnector):
@@ -200,15 +200,10 @@ class FactorialConnector(SourceConnector):
         url = invoice.extra.get("file_url")
         if not url:
             return None
-        content, content_type = self.client.download(url)
+        content, declared = self.client.download(url)
         name = invoice.extra.get("file_name") or f"{invoice.number}.pdf"
-        if not content:
-            raise PermanentError(f"the file {name!r} is empty", provider=PROVIDER.key)
-        if (name.lower().endswith(".pdf") or "pdf" in content_type) and not content.startswith(PDF_MAGIC):
-            raise PermanentError(f"the file {name!r} is not a valid PDF", provider=PROVIDER.key,
-                                 provider_message=f"it starts with {content[:20]!r}")
-        return Attachment(filename=name, content_type="application/pdf" if content.startswith(PDF_MAGIC)
-                          else content_type or "application/octet-stream", content=content)
+        return check_readable(Attachment(filename=name, content_type=guess_content_type(name, content, declared),
+                                         content=content), provider=PROVIDER.key)
 
     # --- master data pushed from the accounting side ------------------------------------------------
     def list_ledger_accounts(self) -> list[dict]:

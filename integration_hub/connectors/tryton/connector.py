@@ -8,6 +8,7 @@ from typing import Iterator, Sequence
 
 from integration_hub.connectors.base import CheckResult, SourceConnector, TargetConnector
 from integration_hub.connectors.errors import ConnectorError, NotFound, PermanentError
+from integration_hub.connectors.files import check_readable, guess_content_type
 from integration_hub.connectors.http import HubSession
 from integration_hub.connectors.text import normalise_name
 from integration_hub.connectors.tryton import mapper
@@ -35,36 +36,6 @@ PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms"
 ACCOUNT_FIELDS = ["code", "name", "type", "closed", "party_required", "start_date", "end_date"]
 TAX_FIELDS = ["name", "description", "rate", "type", "group", "parent", "invoice_account.code",
               "credit_note_account.code", "start_date", "end_date", "active"]
-PDF_MAGIC = b"%PDF-"
-ZIP_MAGIC = b"PK\x03\x04"  # OpenDocument files, what Tryton renders its invoice report as
-
-
-class AttachmentUnreadable(PermanentError):
-    """The source has a file for the document but it is empty or not what it claims to be."""
-
-
-def _content_type(filename: str, content: bytes) -> str:
-    lower = filename.lower()
-    if lower.endswith(".pdf"):
-        return "application/pdf"
-    if lower.endswith(".odt"):
-        return "application/vnd.oasis.opendocument.text"
-    if content.startswith(PDF_MAGIC):
-        return "application/pdf"
-    return "application/octet-stream"
-
-
-def check_readable(attachment: Attachment) -> Attachment:
-    content = attachment.content or b""
-    if not content:
-        raise AttachmentUnreadable(f"the file {attachment.filename!r} is empty", provider=PROVIDER.key)
-    if attachment.content_type == "application/pdf" and not content.startswith(PDF_MAGIC):
-        raise AttachmentUnreadable(f"the file {attachment.filename!r} is not a valid PDF", provider=PROVIDER.key)
-    if attachment.content_type.startswith("application/vnd.oasis") and not content.startswith(ZIP_MAGIC):
-        raise AttachmentUnreadable(f"the file {attachment.filename!r} is not a valid document", provider=PROVIDER.key)
-    return attachment
-
-
 class TrytonConnector(SourceConnector, TargetConnector):
     descriptor = PROVIDER
 
@@ -571,9 +542,11 @@ class TrytonConnector(SourceConnector, TargetConnector):
             if isinstance(content, str):
                 content = content.encode("latin-1")
             name = row.get("name") or f"invoice-{invoice.id}"
-            return check_readable(Attachment(filename=name, content_type=_content_type(name, content), content=content))
+            return check_readable(Attachment(filename=name, content_type=guess_content_type(name, content), content=content),
+                                  provider=PROVIDER.key)
         if invoice.kind.value != "sale":
             return None
         extension, content, name = self.client.report("account.invoice", [int(invoice.id)])
         filename = f"{(invoice.number or name or 'invoice').replace('/', '-')}.{extension}"
-        return check_readable(Attachment(filename=filename, content_type=_content_type(filename, content), content=content))
+        return check_readable(Attachment(filename=filename, content_type=guess_content_type(filename, content),
+                                         content=content), provider=PROVIDER.key)
