@@ -228,6 +228,8 @@ HUB_FACTORIAL_CLIENT_SECRET = env.str("HUB_FACTORIAL_CLIENT_SECRET", default="sa
 HUB_FACTORIAL_SCOPE = env.str("HUB_FACTORIAL_SCOPE", default="")
 HUB_SANDBOXES = env.bool("HUB_SANDBOXES", default=DEBUG)  # mount /sandbox/factorial/ (demo, tests)
 HUB_SANDBOX_FACTORIAL_API_KEY = env.str("HUB_SANDBOX_FACTORIAL_API_KEY", default="sandbox-factorial-key")
+# The day the mounted Factorial sandbox derives its demo data from (YYYY-MM-DD); empty: today.
+HUB_SANDBOX_TODAY = env.str("HUB_SANDBOX_TODAY", default="")
 HUB_PUBLIC_URL = env.str("HUB_PUBLIC_URL", default="http://127.0.0.1:8000")  # how tools reach the hub (webhooks, OAuth)
 
 # --- mail: owners are told when a connection needs them ---------------------------------------

@@ -7,6 +7,7 @@ downloads) point back under it.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import threading
 
@@ -28,7 +29,9 @@ def factorial_sandbox() -> FactorialSandbox:
     with _lock:
         if _factorial is None:
             api_key = getattr(settings, "HUB_SANDBOX_FACTORIAL_API_KEY", None) or "sandbox-factorial-key"
-            _factorial = FactorialSandbox(SandboxState(api_key=api_key, seed="demo"))
+            day = getattr(settings, "HUB_SANDBOX_TODAY", "") or None
+            _factorial = FactorialSandbox(SandboxState(api_key=api_key, seed="demo",
+                                                       today=dt.date.fromisoformat(day) if day else None))
         return _factorial
 
 

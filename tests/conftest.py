@@ -1,6 +1,9 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
+import datetime as dt
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -9,6 +12,38 @@ from tenants.models import Role
 from tenants.services import connection_create, membership_set, tenant_create
 
 ADMIN_MODELS = ("tenant", "membership", "connection")
+
+# --- the clock ------------------------------------------------------------------------------------
+# HUB_TEST_CLOCK=2028-02-29T09:30:00+00:00 moves this process's clock there for the whole session
+# (it keeps ticking). scripts/run-tests.sh runs the `clock` tests under several such dates, so a
+# test that silently depends on the day it was written fails the day it lands, not a month later.
+_TRAVEL = None
+
+
+def pytest_configure(config):
+    global _TRAVEL
+    clock = os.environ.get("HUB_TEST_CLOCK")
+    if clock and _TRAVEL is None:
+        import time_machine
+
+        moment = dt.datetime.fromisoformat(clock)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        _TRAVEL = time_machine.travel(moment, tick=True)
+        _TRAVEL.start()
+
+
+def pytest_unconfigure(config):
+    global _TRAVEL
+    if _TRAVEL is not None:
+        _TRAVEL.stop()
+        _TRAVEL = None
+
+
+def pytest_report_header(config):
+    if os.environ.get("HUB_TEST_CLOCK"):
+        return [f"clock moved to {os.environ['HUB_TEST_CLOCK']} (now reads {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC)"]
+    return []
 
 
 @pytest.fixture

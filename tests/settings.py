@@ -19,6 +19,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("STATICFILES_STORAGE", "django.contrib.staticfiles.storage.StaticFilesStorage")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("HUB_SANDBOXES", "1")
+# The mounted Factorial sandbox seeds its data from this day, not from the real date.
+os.environ.setdefault("HUB_SANDBOX_TODAY", "2026-11-21")
 
 from integration_hub.settings import *  # noqa: E402,F401,F403
 from integration_hub.settings import BASE_DIR, DATABASES  # noqa: E402

@@ -21,8 +21,14 @@ the fiscal years takes 25-60 s, so it is done once and cached (see ``ensure_temp
 
 ``<key>`` hashes the installed trytond/proteus versions, the module list, the content of
 ``tryton_setup.py`` and of the template parameters (including the current year, as the fiscal
-years are relative to it), so any change builds a new template.  Builds are serialised with a
-``fcntl`` lock and happen under a temporary name, renamed only when complete.
+years are relative to it), so any change builds a new template.  Builds happen under a
+temporary name, renamed only when complete, and are serialised where the template lives:
+
+* PostgreSQL (one server shared by every checkout on the machine): an advisory lock on the
+  template's name (exclusive to build or prune, shared to clone).  Each builder also holds an
+  advisory lock on its own temporary database, so a later builder drops only the leftovers
+  whose builder is gone, never a build in progress;
+* SQLite (the cache directory of one checkout): an ``fcntl`` lock file beside the template.
 """
 
 from __future__ import annotations
@@ -137,6 +143,8 @@ def template_modules() -> list[str]:
 def template_key() -> str:
     today = _dt.date.today()
     payload = {
+        # A test that builds its own template sets a salt, so it never touches the shared one.
+        "salt": os.environ.get("HUB_TRYTON_TEMPLATE_SALT", ""),
         "format": TEMPLATE_FORMAT,
         "versions": _installed_versions(),
         "modules": template_modules(),
@@ -185,6 +193,57 @@ def _file_lock(path: Path, shared: bool = False, blocking: bool = True):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _advisory_key(name: str) -> int:
+    """A signed 64-bit key for PostgreSQL's advisory locks, derived from a database name."""
+    digest = hashlib.sha256(f"hub-tryton:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def _pg_advisory_lock(name: str, shared: bool = False, blocking: bool = True):
+    """Hold a session-level advisory lock on ``name`` for the duration of the block.
+
+    The lock lives on the PostgreSQL server, so it serialises every process that uses the server,
+    whatever checkout or cache directory it runs from; it is released when the session ends,
+    so a builder that dies (even by SIGKILL) leaves no lock behind.
+    """
+    import psycopg  # noqa: PLC0415 - a dependency of the project; needed for a lasting session
+
+    kind = "_shared" if shared else ""
+    key = _advisory_key(name)
+    with psycopg.connect(_pg_conninfo(), autocommit=True,
+                         application_name=f"hub-tryton-lock:{name}"[:63]) as conn:
+        if blocking:
+            conn.execute(f"SELECT pg_advisory_lock{kind}(%s)", (key,))
+        elif not conn.execute(f"SELECT pg_try_advisory_lock{kind}(%s)", (key,)).fetchone()[0]:
+            raise BlockingIOError(f"{name} is locked by another process")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                conn.execute(f"SELECT pg_advisory_unlock{kind}(%s)", (key,))
+
+
+def _template_lock(backend: str, name: str, shared: bool = False, blocking: bool = True):
+    """The lock that guards template ``name``: on the server for PostgreSQL, a file for SQLite."""
+    if backend == "postgresql":
+        return _pg_advisory_lock(name, shared=shared, blocking=blocking)
+    return _file_lock(cache_dir() / f"{name}.{backend}.lock", shared=shared, blocking=blocking)
+
+
+def _pg_now() -> int:
+    """The server's clock (seconds): what every checkout sharing the server agrees on."""
+    return int(pg_execute(["SELECT extract(epoch FROM now())::bigint"], fetch=True)[0][0])
+
+
+def _kernel_now(directory: Path) -> float:
+    """The wall clock as file times record it (a test may move the process's own clock)."""
+    marker = directory / ".clock"
+    marker.touch()
+    os.utime(marker, None)
+    return marker.stat().st_mtime
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -395,7 +454,7 @@ def _mark_template_used(backend: str, name: str) -> None:
     """Record the last use of a template, so that pruning leaves recent ones alone (another
     checkout of the repository may use another key on the same PostgreSQL server)."""
     if backend == "postgresql":
-        comment = f"hub-tryton-template last_used={int(time.time())}"
+        comment = f"hub-tryton-template last_used={_pg_now()}"
         pg_execute([f"COMMENT ON DATABASE {_pg_quote_ident(name)} IS '{comment}'"])
     else:
         with contextlib.suppress(OSError):
@@ -405,7 +464,8 @@ def _mark_template_used(backend: str, name: str) -> None:
 def _prune_old_templates(backend: str, keep: str) -> None:
     """Drop complete templates of other keys unused for HUB_TRYTON_TEMPLATE_TTL_DAYS (3)."""
     cache = cache_dir()
-    limit = time.time() - _template_ttl()
+    now = _pg_now() if backend == "postgresql" else _kernel_now(cache)
+    limit = now - _template_ttl()
     stale: list[str] = []
     if backend == "postgresql":
         rows = pg_execute([(
@@ -424,7 +484,7 @@ def _prune_old_templates(backend: str, keep: str) -> None:
         if name == keep:
             continue
         try:
-            with _file_lock(cache / f"{name}.{backend}.lock", blocking=False):
+            with _template_lock(backend, name, blocking=False):
                 if backend == "postgresql":
                     _pg_drop_database(name)
                 else:
@@ -440,7 +500,7 @@ def ensure_template(backend: str) -> str:
     key = template_key()
     name = f"{TEMPLATE_PREFIX}{key}"
     if not template_exists(backend, name):
-        with _file_lock(cache / f"{name}.{backend}.lock"):
+        with _template_lock(backend, name):
             if not template_exists(backend, name):
                 _build_template(backend, name, key)
     _mark_template_used(backend, name)
@@ -449,22 +509,46 @@ def ensure_template(backend: str) -> str:
     return name
 
 
+def _drop_abandoned_builds(backend: str, name: str) -> list[str]:
+    """Drop the temporary databases of builds of ``name`` whose builder is gone.
+
+    A builder holds an advisory lock on its temporary database for as long as it runs; a
+    leftover whose lock can be taken has no builder any more.  Returns what was dropped.
+    """
+    dropped = []
+    if backend == "postgresql":
+        rows = pg_execute([("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                            (name.replace("_", r"\_") + r"\_build\_%",))], fetch=True) or []
+        for (leftover,) in rows:
+            try:
+                with _pg_advisory_lock(leftover, blocking=False):
+                    _pg_drop_database(leftover)
+                    dropped.append(leftover)
+            except BlockingIOError:
+                continue  # its builder is alive: not ours to touch
+    else:  # the cache directory is this checkout's, and we hold its lock
+        for leftover in cache_dir().glob(f"{name}_build_*.sqlite*"):
+            leftover.unlink(missing_ok=True)
+            dropped.append(leftover.name)
+    return dropped
+
+
 def _build_template(backend: str, name: str, key: str) -> None:
     cache = cache_dir()
     tmp_name = f"{name}_build_{os.getpid()}"
     log_path = cache / f"{name}.{backend}.build.log"
     log_path.write_text(f"building {name} ({backend}) at {_dt.datetime.now().isoformat()}\n")
     started = time.monotonic()
-    # Anything left by an interrupted build is garbage: we hold the lock.
-    if backend == "postgresql":
-        rows = pg_execute([("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                            (name.replace("_", r"\_") + r"\_build\_%",))], fetch=True) or []
-        for (stale,) in rows:
-            _pg_drop_database(stale)
-    else:
-        for stale in cache.glob(f"{name}_build_*.sqlite*"):
-            stale.unlink(missing_ok=True)
+    _drop_abandoned_builds(backend, name)
+    build_lock = _pg_advisory_lock(tmp_name) if backend == "postgresql" else contextlib.nullcontext()
+    with build_lock:
+        _build_template_as(backend, name, tmp_name, log_path)
+    with open(log_path, "a") as log:
+        log.write(f"template {name} ready in {time.monotonic() - started:.1f} s\n")
 
+
+def _build_template_as(backend: str, name: str, tmp_name: str, log_path: Path) -> None:
+    cache = cache_dir()
     with tempfile.TemporaryDirectory(prefix="hub-tryton-build-") as tmp:
         tmp_dir = Path(tmp)
         config_path = write_config(tmp_dir / "trytond.conf", backend=backend, port=None,
@@ -510,8 +594,7 @@ def _build_template(backend: str, name: str, key: str) -> None:
                     path.unlink(missing_ok=True)
             raise
     with open(log_path, "a") as log:
-        log.write(f"template {name} ready in {time.monotonic() - started:.1f} s: "
-                  f"{json.dumps(result)}\n")
+        log.write(f"prepared: {json.dumps(result)}\n")
 
 
 # --------------------------------------------------------------------------- the peer
@@ -680,8 +763,7 @@ class TrytonPeer:
         name = self._check_name(name)
         started = time.monotonic()
         self.drop_database(name)
-        lock = cache_dir() / f"{self.template}.{self.backend}.lock"
-        with _file_lock(lock, shared=True):
+        with _template_lock(self.backend, self.template, shared=True):
             if self.backend == "postgresql":
                 self._pg_clone(name)
             else:

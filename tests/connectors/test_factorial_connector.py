@@ -13,13 +13,14 @@ from integration_hub.connectors.factorial.connector import FactorialConnector
 from integration_hub.connectors.oauth import MemoryTokenStore
 from integration_hub.connectors.types import Scope
 from sandboxes.factorial import start_sandbox
+from tests.support.clock import SANDBOX_DAY
 
 KEY = "test-factorial-key"
 
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with start_sandbox(api_key=KEY, seed="demo", post_rate_limit=None) as running:
+    with start_sandbox(api_key=KEY, seed="demo", today=SANDBOX_DAY, post_rate_limit=None) as running:
         yield running
 
 

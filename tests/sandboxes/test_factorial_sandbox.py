@@ -14,6 +14,7 @@ import requests
 from sandboxes.factorial import SandboxState, start_sandbox
 from sandboxes.factorial.seed import luhn_ok
 from sandboxes.factorial.state import encode_cursor
+from tests.support.clock import SANDBOX_DAY
 
 KEY = "test-key"
 VERSION = "2026-10-01"
@@ -24,14 +25,14 @@ ADDRESS = {"line1": "3 rue de la Paix", "city": "Paris", "postal_code": "75002",
 
 @pytest.fixture
 def sandbox():
-    with start_sandbox(api_key=KEY) as running:
+    with start_sandbox(api_key=KEY, today=SANDBOX_DAY) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def demo():
     """A seeded sandbox shared by read-only tests."""
-    with start_sandbox(api_key=KEY, seed="demo") as running:
+    with start_sandbox(api_key=KEY, seed="demo", today=SANDBOX_DAY) as running:
         yield running
 
 
@@ -155,7 +156,7 @@ def test_updated_from_returns_only_records_updated_at_or_after_it(demo):
     recent, _ = fetch_all(demo, "finance/financial_documents", updated_from=since)
     assert recent and len(recent) == sum(1 for s in stamps if s >= since)
     assert all(d["updated_at"] >= since for d in recent)
-    by_date, _ = fetch_all(demo, "finance/contacts", updated_from=(dt.date.today() + dt.timedelta(days=1)).isoformat())
+    by_date, _ = fetch_all(demo, "finance/contacts", updated_from=(SANDBOX_DAY + dt.timedelta(days=1)).isoformat())
     assert by_date == []
 
 

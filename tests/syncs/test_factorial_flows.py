@@ -24,6 +24,7 @@ from tenants.models import Connection, ConnectionStatus, Role
 from tenants.services import connection_connector, connection_create, membership_set
 from tests.support.tryton import connector as tryton_connector
 from tests.support.tryton import credentials as tryton_credentials
+from tests.support.clock import SANDBOX_DAY
 
 KEY = "factorial-flow-key"
 pytestmark = pytest.mark.tryton
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.tryton
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with start_sandbox(api_key=KEY, seed="demo", post_rate_limit=None) as running:
+    with start_sandbox(api_key=KEY, seed="demo", today=SANDBOX_DAY, post_rate_limit=None) as running:
         yield running
 
 

@@ -6,13 +6,14 @@ from playwright.sync_api import expect
 
 from mappings.models import Flow
 from sandboxes.factorial import start_sandbox
+from tests.support.clock import SANDBOX_DAY
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def sandbox():
-    with start_sandbox(api_key="oauth-browser-key", seed="demo", post_rate_limit=None) as running:
+    with start_sandbox(api_key="oauth-browser-key", seed="demo", today=SANDBOX_DAY, post_rate_limit=None) as running:
         yield running
 
 
