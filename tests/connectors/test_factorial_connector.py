@@ -15,6 +15,8 @@ from integration_hub.connectors.types import Scope
 from sandboxes.factorial import start_sandbox
 from tests.support.clock import SANDBOX_DAY
 
+pytestmark = pytest.mark.clock
+
 KEY = "test-factorial-key"
 
 

@@ -119,6 +119,7 @@ def test_two_databases_cloned_from_the_template_are_independent(peer):
     assert second not in peer.databases
 
 
+@pytest.mark.clock
 def test_postgresql_refuses_to_post_an_unbalanced_move(peer, admin):
     if peer.backend != "postgresql":
         pytest.skip("Tryton on SQLite posts unbalanced moves (Decimal stored as bytes)")
@@ -145,6 +146,7 @@ def test_postgresql_refuses_to_post_an_unbalanced_move(peer, admin):
     assert state == "draft"
 
 
+@pytest.mark.clock
 def test_seed_invoicing_creates_posted_invoices_readable_over_json_rpc(peer):
     db = peer.create_database(_unique("seed"), company_name="Source Factures SARL")
     year = dt.date.today().year
@@ -170,6 +172,7 @@ def test_seed_invoicing_creates_posted_invoices_readable_over_json_rpc(peer):
     assert company["rec_name"] == "Source Factures SARL"
 
 
+@pytest.mark.clock
 def test_info_reports_accounts_journals_and_parent_taxes_of_the_french_chart(peer, shared_db):
     info = peer.run_setup(shared_db, "info")
     assert info["company"]["currency"] == "EUR"

@@ -16,6 +16,8 @@ from sandboxes.factorial.seed import luhn_ok
 from sandboxes.factorial.state import encode_cursor
 from tests.support.clock import SANDBOX_DAY
 
+pytestmark = pytest.mark.clock
+
 KEY = "test-key"
 VERSION = "2026-10-01"
 AUTH = {"x-api-key": KEY}

@@ -12,7 +12,7 @@ from syncs.engine import flow_settings
 from syncs.models import SyncDocument
 from tests.support.books import add, invoice, line
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def only_entry(target) -> JournalEntry:

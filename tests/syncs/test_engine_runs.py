@@ -14,7 +14,7 @@ from syncs.models import DocumentStatus, ErrorStatus, PartnerLink, RunStatus, Sy
 from syncs.services import error_set_status, execute_run, recover_stale_runs, run_request
 from tests.support.books import PDF, add, customer, invoice, line
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 # --- third parties ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from syncs.services import execute_run, recover_stale_runs
 from tenants.services import connection_create
 from tests.support.tryton import connector, credentials
 
-pytestmark = pytest.mark.tryton
+pytestmark = [pytest.mark.tryton, pytest.mark.clock]
 WRITE_OPERATIONS = ("create", "write", "delete", ".post")
 
 

@@ -80,6 +80,7 @@ def hub_references(peer, database) -> Counter:
 
 
 @pytest.mark.django_db
+@pytest.mark.clock
 def test_factorial_documents_and_expenses_land_in_tryton_and_the_broken_ones_are_explained(
         tenant_a, fresh, tryton_peer, tryton_accounting_db):
     flow = documents_flow(tenant_a, factorial_connection(tenant_a, fresh),
@@ -132,6 +133,7 @@ def test_with_faults_injected_at_20_percent_every_document_is_still_synced_exact
 
 
 @pytest.mark.django_db
+@pytest.mark.clock
 def test_master_data_pushed_twice_creates_each_account_and_contact_once(tenant_a, fresh, tryton_peer,
                                                                          tryton_accounting_db):
     factorial = factorial_connection(tenant_a, fresh)
@@ -160,6 +162,7 @@ def test_master_data_pushed_twice_creates_each_account_and_contact_once(tenant_a
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.clock
 def test_twenty_workers_on_an_expired_token_make_exactly_one_refresh(tenant_a, fresh):
     token = fresh.state.issue_token()
     connection = factorial_connection(tenant_a, fresh, auth_kind="oauth2", access_token=token["access_token"],
@@ -190,6 +193,7 @@ def test_twenty_workers_on_an_expired_token_make_exactly_one_refresh(tenant_a, f
 
 
 @pytest.mark.django_db
+@pytest.mark.clock
 def test_a_refused_refresh_pauses_the_flow_and_tells_the_owners_once(tenant_a, owner_a, fresh, tryton_peer,
                                                                      tryton_accounting_db):
     owner_a.email = "owner@alpha.example"
@@ -215,6 +219,7 @@ def test_a_refused_refresh_pauses_the_flow_and_tells_the_owners_once(tenant_a, o
 
 
 @pytest.mark.django_db
+@pytest.mark.clock
 def test_webhooks_are_subscribed_once_verified_deduplicated_and_start_a_run(client, tenant_a, owner_a, fresh,
                                                                           tryton_peer, tryton_accounting_db):
     factorial = factorial_connection(tenant_a, fresh)

@@ -11,7 +11,7 @@ from tenants.models import Role
 from tenants.services import membership_set
 from tests.support.books import add, invoice, line
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def test_the_tenant_home_lists_flows_with_their_last_run_and_error_counters(client, owner_a, flow, books, sync):

@@ -13,7 +13,7 @@ from syncs.models import DocumentOutcome, SyncDocument, SyncError, SyncRun
 from tenants.models import Role
 from tenants.services import membership_set
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 STAFF_PERMS = ("syncs.view_syncrun", "syncs.view_syncerror", "syncs.view_syncdocument", "syncs.change_syncerror")
 
 

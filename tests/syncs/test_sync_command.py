@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from tests.support.books import add, invoice, line
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def test_the_sync_command_runs_the_flow_and_reports_counts(flow, books):

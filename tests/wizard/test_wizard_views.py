@@ -11,7 +11,7 @@ from tenants.models import Role
 from tenants.services import membership_set
 from tests.support.tryton import credentials
 
-pytestmark = [pytest.mark.django_db, pytest.mark.tryton]
+pytestmark = [pytest.mark.django_db, pytest.mark.tryton, pytest.mark.clock]
 
 
 def selected(html: str, name: str) -> str:
