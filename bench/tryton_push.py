@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import os
 import sys
 import tempfile
 import time
@@ -19,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The benchmark's Tryton listens on loopback, which the outbound policy refuses unless allowed.
+os.environ.setdefault("HUB_OUTBOUND_ALLOW", "127.0.0.1,localhost")
 
 import requests  # noqa: E402
 

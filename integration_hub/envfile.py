@@ -3,6 +3,9 @@
 Run by `make run` before anything else (Django cannot start without a SECRET_KEY and an
 encryption key when DEBUG is off). An existing file is never overwritten; missing keys are
 appended.
+
+The demo runs everything on loopback, which the outbound policy refuses by default: the file allows
+127.0.0.1 and localhost (the demo's Tryton) and points Factorial at the sandbox the web app mounts.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ DEFAULTS = {
     "SECRET_KEY": lambda: secrets.token_urlsafe(50),
     "HUB_ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode("ascii"),
     "DEMO_PASSWORD": lambda: "demo-" + secrets.token_urlsafe(9),
+    "HUB_OUTBOUND_ALLOW": lambda: "127.0.0.1,localhost",
+    "HUB_FACTORIAL_BASE_URL": lambda: "http://127.0.0.1:8000/sandbox/factorial",
 }
 
 

@@ -6,6 +6,7 @@ SECRET_KEY and HUB_ENCRYPTION_KEYS must be given, cookies are secure and HTTPS i
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -56,7 +57,7 @@ except EncryptionKeyError as exc:
 
 # --- applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "integration_hub.admin_site.HubAdminConfig",  # django.contrib.admin, entered by tenant role
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -66,10 +67,20 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_q",
     "import_export",
+    "axes",  # log-in throttling (integration_hub/login_throttle.py)
+    "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
+    "rules",
     "tenants",
     "mappings",
     "syncs",
     "sandboxes",
+]
+
+# Roles decide what a signed-in user may do (tenants/policy.py); Django's model permissions grant nothing.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out log-in before any password check
+    "tenants.policy.RoleBackend",
+    "tenants.policy.LoginBackend",
 ]
 
 MIDDLEWARE = [
@@ -81,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lock-out into its page
 ]
 
 ROOT_URLCONF = "integration_hub.urls"
@@ -130,6 +143,17 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Log-in throttling (django-axes, integration_hub/login_throttle.py): after HUB_LOGIN_FAILURE_LIMIT failures of
+# one user name from one address, that pair is locked for HUB_LOGIN_COOLOFF_MINUTES. `manage.py axes_reset` unlocks.
+AXES_FAILURE_LIMIT = env.int("HUB_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("HUB_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "integration_hub.login_throttle.locked_out"
+AXES_CLIENT_IP_CALLABLE = "integration_hub.login_throttle.client_ip"
+# Behind N reverse proxies that append to X-Forwarded-For, the client's address is the N-th from the right.
+HUB_TRUSTED_PROXY_COUNT = env.int("HUB_TRUSTED_PROXY_COUNT", default=0)
+
 # --- i18n -------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -161,6 +185,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (django-csp): scripts, styles, images, fonts and fetches from this site only; no inline
+# script, no inline style, no plugin, no framing. Templates load static/hub/*.js instead (docs/decisions.md).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -199,6 +236,15 @@ HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
 HUB_RUN_STALE_AFTER = env.int("HUB_RUN_STALE_AFTER", default=600)  # seconds without a heartbeat
 HUB_HTTP_CONNECT_TIMEOUT = env.float("HUB_HTTP_CONNECT_TIMEOUT", default=5.0)
 HUB_HTTP_READ_TIMEOUT = env.float("HUB_HTTP_READ_TIMEOUT", default=60.0)
+# Outbound policy (integration_hub/connectors/outbound.py): the hub calls public addresses only; these
+# host names, host:port pairs, addresses or CIDR networks are allowed besides (e.g. an on-premises Tryton).
+HUB_OUTBOUND_ALLOW = env.list("HUB_OUTBOUND_ALLOW", default=[])
+try:
+    from integration_hub.connectors.outbound import OutboundPolicy
+
+    OutboundPolicy.parse(HUB_OUTBOUND_ALLOW)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HUB_OUTBOUND_ALLOW: {exc}") from None
 
 # --- logging: secrets never reach a log line (see integration_hub/logging.py) --------------
 LOGGING = {
@@ -220,9 +266,14 @@ LOGGING = {
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False
+# An import larger than this is refused before it is read; one with more rows, before any row is checked.
+HUB_IMPORT_MAX_BYTES = env.int("HUB_IMPORT_MAX_BYTES", default=2 * 1024 * 1024)
+HUB_IMPORT_MAX_ROWS = env.int("HUB_IMPORT_MAX_ROWS", default=1000)
 
 # --- Factorial ---------------------------------------------------------------------------------
 HUB_FACTORIAL_API_VERSION = env.str("HUB_FACTORIAL_API_VERSION", default="2026-10-01")  # pinned in one place
+# Factorial's address (API, /oauth/authorize, /oauth/token): the operator's, never a tenant's.
+HUB_FACTORIAL_BASE_URL = env.str("HUB_FACTORIAL_BASE_URL", default="https://api.factorialhr.com")
 HUB_FACTORIAL_CLIENT_ID = env.str("HUB_FACTORIAL_CLIENT_ID", default="sandbox-client")
 HUB_FACTORIAL_CLIENT_SECRET = env.str("HUB_FACTORIAL_CLIENT_SECRET", default="sandbox-secret")
 HUB_FACTORIAL_SCOPE = env.str("HUB_FACTORIAL_SCOPE", default="")

@@ -10,7 +10,7 @@ from import_export import fields, resources, widgets
 
 from integration_hub.connectors.errors import ConnectorError
 from mappings.models import Flow, JournalMapping, VatMapping
-from tenants.selectors import tenant_ids_for_user, user_is_support
+from tenants.policy import tenants_where
 from tenants.services import ConnectionUnusable, connection_list
 
 ACCOUNT_FIELDS = ["default_sales_account", "default_purchase_account", "customer_collective_account",
@@ -44,18 +44,21 @@ class TargetLists:
         return {getattr(item, key): item for item in items}
 
 
-class ScopedFlowWidget(widgets.ForeignKeyWidget):
-    """A flow id, accepted only among the flows of the importing user's tenants."""
+def _flows_where(user, permission: str, flows=None):
+    """Flows of the tenants where the user holds ``permission`` (None: no user, e.g. a command)."""
+    flows = Flow.objects.all() if flows is None else flows
+    return flows if user is None else flows.filter(tenant__in=tenants_where(user, permission).values("pk"))
 
-    def __init__(self, user=None):
+
+class ScopedFlowWidget(widgets.ForeignKeyWidget):
+    """A flow id, accepted only among the flows of tenants where the importing user may import."""
+
+    def __init__(self, user=None, permission: str = ""):
         super().__init__(Flow, field="pk")
-        self.user = user
+        self.user, self.permission = user, permission
 
     def get_queryset(self, value, row, *args, **kwargs):
-        flows = Flow.objects.select_related("target", "tenant")
-        if self.user is not None and not user_is_support(self.user):
-            flows = flows.filter(tenant_id__in=tenant_ids_for_user(self.user))
-        return flows
+        return _flows_where(self.user, self.permission, Flow.objects.select_related("target", "tenant"))
 
     def clean(self, value, row=None, **kwargs):
         try:
@@ -69,11 +72,14 @@ class ScopedResource(resources.ModelResource):
         super().__init__(**kwargs)
         self.user = user
         self.lists = TargetLists()
-        self.fields["flow"].widget = ScopedFlowWidget(user)
+        opts = self._meta.model._meta
+        self.fields["flow"].widget = ScopedFlowWidget(user, f"{opts.app_label}.import_{opts.model_name}")
 
     def filter_export(self, queryset, **kwargs):
-        if self.user is not None and not user_is_support(self.user):
-            queryset = queryset.filter(flow__tenant_id__in=tenant_ids_for_user(self.user))
+        opts = self._meta.model._meta
+        if self.user is not None:
+            queryset = queryset.filter(
+                flow__tenant__in=tenants_where(self.user, f"{opts.app_label}.view_{opts.model_name}").values("pk"))
         return queryset
 
     def _live(self, flow: Flow, name: str, errors: dict, field: str):
@@ -149,15 +155,10 @@ class FlowAccountsResource(resources.ModelResource):
         self.lists = TargetLists()
 
     def get_queryset(self):
-        flows = Flow.objects.select_related("target", "tenant")
-        if self.user is not None and not user_is_support(self.user):
-            flows = flows.filter(tenant_id__in=tenant_ids_for_user(self.user))
-        return flows
+        return _flows_where(self.user, "mappings.import_flow", Flow.objects.select_related("target", "tenant"))
 
     def filter_export(self, queryset, **kwargs):
-        if self.user is not None and not user_is_support(self.user):
-            queryset = queryset.filter(tenant_id__in=tenant_ids_for_user(self.user))
-        return queryset
+        return _flows_where(self.user, "mappings.view_flow", queryset)
 
     def get_or_init_instance(self, instance_loader, row):
         instance = self.get_instance(instance_loader, row)

@@ -14,11 +14,8 @@ from mappings.models import Flow
 from syncs import catalogue, selectors, services
 from syncs.models import DocumentOutcome, ErrorStatus, SyncDocument, SyncError, SyncRun
 from syncs.resources import SyncErrorResource
+from tenants import policy
 from tenants.admin_scoping import TenantScopedAdminMixin
-from tenants.models import Role
-from tenants.selectors import tenant_ids_for_user, user_is_support
-
-DESK_ROLES = (Role.OWNER, Role.ACCOUNTANT)
 
 
 class ReadOnlyAdminMixin:
@@ -39,9 +36,7 @@ class ScopedFlowFilter(admin.SimpleListFilter):
     parameter_name = "flow"
 
     def lookups(self, request, model_admin):
-        flows = Flow.objects.all()
-        if not user_is_support(request.user):
-            flows = flows.filter(tenant_id__in=tenant_ids_for_user(request.user))
+        flows = Flow.objects.filter(tenant__in=policy.tenants_where(request.user, "mappings.view_flow").values("pk"))
         return [(f.pk, f.name) for f in flows.order_by("name")[:200]]
 
     def queryset(self, request, queryset):
@@ -95,7 +90,6 @@ def retry_queued_message(modeladmin, request, runs) -> None:
 @admin.register(SyncError)
 class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     resource_classes = [SyncErrorResource]
-    manage_roles = DESK_ROLES
     list_display = ["title", "document_link", "partner", "kind", "flow", "status", "occurrences", "last_seen_at"]
     list_filter = ["status", CodeFilter, ScopedFlowFilter, KindFilter, "last_seen_at", "created_at"]
     search_fields = ["document__source_number", "document__partner_name", "message"]
@@ -109,7 +103,7 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
               "resolved_by", "resolved_at", "resolution_note"]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -119,8 +113,11 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
         # Errors are changed through the actions only; the change page is for reading.
         return False
 
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or user_is_support(request.user)
+    def has_retry_permission(self, request):
+        return policy.may(request.user, "syncs.retry_syncerror")
+
+    def has_resolve_permission(self, request):
+        return policy.may(request.user, "syncs.resolve_syncerror")
 
     @admin.display(description="Error", ordering="code")
     def title(self, obj):
@@ -162,14 +159,13 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
             return "—"
         return format_html_join(" · ", '<a href="{1}" target="_blank" rel="noopener">{0}</a>', shown)
 
-    def _allowed(self, request, queryset):
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(tenant__memberships__user=request.user, tenant__memberships__role__in=DESK_ROLES)
+    @staticmethod
+    def _allowed(request, queryset, permission: str):
+        return queryset.filter(tenant__in=policy.tenants_where(request.user, permission).values("pk"))
 
-    @admin.action(description="Retry now")
+    @admin.action(description="Retry now", permissions=["retry"])
     def retry_now(self, request, queryset):
-        queryset = self._allowed(request, queryset).filter(status=ErrorStatus.OPEN).select_related("document__flow")
+        queryset = self._allowed(request, queryset, "syncs.retry_syncerror").filter(status=ErrorStatus.OPEN).select_related("document__flow")
         by_flow: dict[int, list[SyncDocument]] = {}
         for error in queryset:
             by_flow.setdefault(error.flow_id, []).append(error.document)
@@ -181,7 +177,7 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
         return None
 
     def _with_note(self, request, queryset, status: str, verb: str):
-        queryset = self._allowed(request, queryset).filter(status=ErrorStatus.OPEN)
+        queryset = self._allowed(request, queryset, "syncs.resolve_syncerror").filter(status=ErrorStatus.OPEN)
         if "apply" in request.POST:
             form = NoteForm(request.POST)
             if form.is_valid():
@@ -196,11 +192,11 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
                    "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)}
         return TemplateResponse(request, "admin/syncs/error_note.html", context)
 
-    @admin.action(description="Mark resolved (with a note)")
+    @admin.action(description="Mark resolved (with a note)", permissions=["resolve"])
     def mark_resolved(self, request, queryset):
         return self._with_note(request, queryset, ErrorStatus.RESOLVED, "resolved")
 
-    @admin.action(description="Ignore (with a note): the invoice will not be retried")
+    @admin.action(description="Ignore (with a note): the invoice will not be retried", permissions=["resolve"])
     def mark_ignored(self, request, queryset):
         return self._with_note(request, queryset, ErrorStatus.IGNORED, "ignored")
 
@@ -222,10 +218,12 @@ class OutcomeInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("run")
 
+    def has_view_permission(self, request, obj=None):
+        return policy.may(request.user, "syncs.view_syncdocument", obj)
+
 
 @admin.register(SyncDocument)
-class SyncDocumentAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    manage_roles = DESK_ROLES
+class SyncDocumentAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["source_number", "partner_name", "kind", "issue_date", "total_amount", "status", "target_number",
                     "flow", "updated_at"]
     list_filter = ["status", KindFilter, ScopedFlowFilter, "is_credit_note"]
@@ -236,10 +234,13 @@ class SyncDocumentAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
     actions = ["retry_now"]
     exclude = ["last_run"]
 
-    @admin.action(description="Retry now")
+    def has_retry_permission(self, request):
+        return policy.may(request.user, "syncs.retry_syncdocument")
+
+    @admin.action(description="Retry now", permissions=["retry"])
     def retry_now(self, request, queryset):
-        if not request.user.is_superuser:
-            queryset = queryset.filter(tenant__memberships__user=request.user, tenant__memberships__role__in=DESK_ROLES)
+        queryset = queryset.filter(
+            tenant__in=policy.tenants_where(request.user, "syncs.retry_syncdocument").values("pk"))
         by_flow: dict[int, list[SyncDocument]] = {}
         for document in queryset.select_related("flow"):
             by_flow.setdefault(document.flow_id, []).append(document)
@@ -248,7 +249,7 @@ class SyncDocumentAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["id", "flow", "tenant", "trigger", "status", "started_at", "duration_display", "seen_count",
                     "synced_count", "error_count", "waiting_count", "external_calls"]
     list_filter = ["status", "trigger", ScopedFlowFilter, "created_at"]
@@ -278,13 +279,7 @@ class SyncRunAdmin(TenantScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         active = "1" if obj.status in ("queued", "running") else "0"
         return format_html(
             '<span id="run-live" data-url="{}" data-active="{}"><b id="run-live-status">{}</b> — '
-            '<span id="run-live-counts">{} / {} looked at · {} synced · {} error(s) · {} waiting</span></span>'
-            '<script>(function(){{var box=document.getElementById("run-live");if(box.dataset.active!=="1")return;'
-            'function tick(){{fetch(box.dataset.url,{{credentials:"same-origin"}}).then(function(r){{return r.json()}})'
-            '.then(function(d){{document.getElementById("run-live-status").textContent=d.status_display;'
-            'document.getElementById("run-live-counts").textContent=d.seen+" / "+(d.total||"?")+" looked at · "+'
-            'd.synced+" synced · "+d.errors+" error(s) · "+d.waiting+" waiting";'
-            'if(d.active){{setTimeout(tick,1500)}}else{{location.reload()}}}})}}setTimeout(tick,1000)}})();</script>',
+            '<span id="run-live-counts">{} / {} looked at · {} synced · {} error(s) · {} waiting</span></span>',
             url, active, obj.get_status_display(), obj.seen_count, obj.total_count or "?", obj.synced_count,
             obj.error_count, obj.waiting_count)
 

@@ -123,12 +123,16 @@ def seed_factorial_demo(tenant: Tenant, *, base_url: str, out=print) -> list[Flo
     accounting = Flow.objects.filter(tenant=tenant, name=FLOW_NAME).select_related("target").first()
     if accounting is None or accounting.target is None:
         return []
+    # Factorial's address is the hub's setting, not the connection's: make run's .env points it at the sandbox.
+    sandbox = base_url.rstrip("/") + "/sandbox/factorial"
+    if settings.HUB_FACTORIAL_BASE_URL.rstrip("/") != sandbox:
+        out(f"Note: HUB_FACTORIAL_BASE_URL is {settings.HUB_FACTORIAL_BASE_URL}, not this web app's sandbox "
+            f"({sandbox}); the Factorial flows call that address.")
     factorial = Connection.objects.filter(tenant=tenant, name="Factorial (sandbox)").first()
     if factorial is None:
         factorial = connection_create(
             tenant=tenant, name="Factorial (sandbox)", provider="factorial", role="source", auth_kind="api_key",
-            credentials={"base_url": base_url.rstrip("/") + "/sandbox/factorial",
-                         "api_key": settings.HUB_SANDBOX_FACTORIAL_API_KEY})
+            credentials={"api_key": settings.HUB_SANDBOX_FACTORIAL_API_KEY})
     flows = []
     documents = Flow.objects.filter(tenant=tenant, name=FACTORIAL_FLOW).first()
     if documents is None:

@@ -5,7 +5,7 @@ from import_export import fields, resources
 
 from syncs import catalogue
 from syncs.models import SyncError
-from tenants.selectors import tenant_ids_for_user, user_is_support
+from tenants.policy import tenants_where
 
 
 class SyncErrorResource(resources.ModelResource):
@@ -30,8 +30,8 @@ class SyncErrorResource(resources.ModelResource):
         self.user = user
 
     def filter_export(self, queryset, **kwargs):
-        if self.user is not None and not user_is_support(self.user):
-            queryset = queryset.filter(tenant_id__in=tenant_ids_for_user(self.user))
+        if self.user is not None:
+            queryset = queryset.filter(tenant__in=tenants_where(self.user, "syncs.view_syncerror").values("pk"))
         return queryset.select_related("document", "flow", "resolved_by")
 
     def dehydrate_title(self, error):

@@ -8,10 +8,8 @@ from django.views.decorators.http import require_POST
 from mappings.services import FlowNotReady, flow_problems
 from syncs import catalogue, selectors, services
 from syncs.models import DocumentOutcome
-from tenants.models import Role
+from tenants import policy
 from tenants.views import tenant_view
-
-RUNNERS = (Role.OWNER, Role.ACCOUNTANT)
 
 
 def _run_message(request, run, created) -> None:
@@ -28,12 +26,12 @@ def flow_detail(request, tenant, pk):
     runs = flow.runs.defer("call_log").order_by("-created_at", "-id")[:20]
     context = {"tenant": tenant, "flow": flow, "problems": flow_problems(flow), "runs": runs,
                "vat_mappings": flow.vat_mappings.all(), "journal_mappings": flow.journal_mappings.all(),
-               "is_owner": request.user.is_superuser or request.tenant_role == Role.OWNER,
-               "can_run": request.user.is_superuser or request.tenant_role in RUNNERS}
+               "is_owner": policy.may(request.user, "mappings.change_flow", flow),
+               "can_run": policy.may(request.user, "syncs.add_syncrun", flow)}
     return render(request, "syncs/flow_detail.html", context)
 
 
-@tenant_view(*RUNNERS)
+@tenant_view("syncs.add_syncrun")
 @require_POST
 def flow_sync_now(request, tenant, pk):
     flow = selectors.access_flow(request.user, tenant, pk)
@@ -42,7 +40,7 @@ def flow_sync_now(request, tenant, pk):
     return redirect("run_detail", slug=tenant.slug, pk=run.pk)
 
 
-@tenant_view(*RUNNERS)
+@tenant_view("syncs.retry_syncerror")
 @require_POST
 def flow_retry_errors(request, tenant, pk):
     flow = selectors.access_flow(request.user, tenant, pk)
@@ -54,7 +52,7 @@ def flow_retry_errors(request, tenant, pk):
     return redirect("run_detail", slug=tenant.slug, pk=run.pk)
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("mappings.change_flow")
 @require_POST
 def flow_activate(request, tenant, pk):
     flow = selectors.access_flow(request.user, tenant, pk)
@@ -68,7 +66,7 @@ def flow_activate(request, tenant, pk):
     return redirect("run_detail", slug=tenant.slug, pk=run.pk) if run else redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("mappings.change_flow")
 @require_POST
 def flow_deactivate(request, tenant, pk):
     flow = selectors.access_flow(request.user, tenant, pk)
@@ -93,7 +91,7 @@ def run_progress(request, tenant, pk):
     return JsonResponse(selectors.run_progress(selectors.access_run(request.user, tenant, pk)))
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("mappings.add_flow")
 def master_data_new(request, tenant):
     from mappings.models import FlowKind
     from syncs.wizard_forms import MasterDataFlowForm
@@ -112,7 +110,7 @@ def master_data_new(request, tenant):
     return render(request, "syncs/master_data_form.html", {"tenant": tenant, "form": form})
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("tenants.change_connection")
 @require_POST
 def connection_webhooks(request, tenant, pk):
     """Subscribe the tool to the events that trigger runs (idempotent)."""
@@ -135,7 +133,7 @@ def connection_webhooks(request, tenant, pk):
     return redirect("connection_detail", slug=tenant.slug, pk=connection.pk)
 
 
-@tenant_view(*RUNNERS)
+@tenant_view("syncs.retry_syncdocument")
 @require_POST
 def document_retry(request, tenant, pk):
     document = selectors.access_document(request.user, tenant, pk)
@@ -157,7 +155,7 @@ def tenant_dashboard(request, tenant):
         row["title"] = catalogue.get(row["code"]).title
     return render(request, "syncs/dashboard.html", {
         "tenant": tenant, **data, "bars": bars, "chart_width": len(bars) * (width + gap) + 40, "chart_height": height,
-        "bar_width": width, "peak": peak})
+        "bar_width": width, "peak": peak, "can_desk": policy.may(request.user, "syncs.view_syncerror", tenant)})
 
 
 @tenant_view()
@@ -170,4 +168,4 @@ def document_detail(request, tenant, pk):
     return render(request, "syncs/document_detail.html", {
         "tenant": tenant, "document": document, "history": history, "errors": errors,
         "links": selectors.document_links(document),
-        "can_run": request.user.is_superuser or request.tenant_role in RUNNERS})
+        "can_run": policy.may(request.user, "syncs.retry_syncdocument", tenant)})

@@ -37,7 +37,7 @@ from syncs.wizard_forms import (
 )
 from tenants import services as tenant_services
 from tenants.forms import ConnectionForm
-from tenants.models import Connection, Role
+from tenants.models import Connection
 from tenants.views import tenant_view
 
 STEPS = [
@@ -137,7 +137,7 @@ def _unavailable(request, tenant, flow, step, error: ListUnavailable):
 
 
 # --- entry points ------------------------------------------------------------------------------------
-@tenant_view(Role.OWNER)
+@tenant_view("mappings.change_flow")
 def wizard_start(request, tenant):
     """Resume the owner's unfinished flow, or start a new one (?new=1)."""
     if request.GET.get("new") != "1":
@@ -155,7 +155,7 @@ def wizard_start(request, tenant):
     return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="source")
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("mappings.change_flow")
 @require_POST
 def wizard_refresh(request, tenant, pk, step):
     flow = _flow_or_404(request, tenant, pk)
@@ -164,7 +164,7 @@ def wizard_refresh(request, tenant, pk, step):
     return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=step)
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("mappings.change_flow")
 def wizard_step(request, tenant, pk, step):
     flow = _flow_or_404(request, tenant, pk)
     if step not in STEP_KEYS:
@@ -422,7 +422,7 @@ def step_review(request, tenant, flow: Flow, step: str):
         request, tenant, flow, step, problems=problems, previews=previews, preview_error=preview_error))
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("mappings.change_flow")
 @require_POST
 def wizard_activate(request, tenant, pk):
     flow = _flow_or_404(request, tenant, pk)

@@ -1,59 +1,93 @@
-"""Admin classes for tenant-owned data: a non-support user sees and touches only their tenants.
+"""Admin classes for tenant-owned data, answering every permission from the role policy.
 
-An object outside the user's tenants answers 404, exactly like an id that does not exist.
+- A user sees only objects of tenants where their role may view them; an object outside them
+  answers 404, exactly like an id that does not exist.
+- Add, change and delete ask tenants.policy for the object's tenant; adding, changing or moving
+  an object is checked against the tenant it ends up in, and choice lists offer only tenants
+  (and flows, connections) where the user holds that permission.
 """
 from __future__ import annotations
 
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from tenants.models import Membership, Role, Tenant
-from tenants.selectors import tenant_ids_for_user, tenants_for_user, user_is_support
+from tenants import policy
+from tenants.models import Connection, Tenant
 
 
-class TenantScopedAdminMixin:
+def _perm(opts, action: str) -> str:
+    return f"{opts.app_label}.{action}_{opts.model_name}"
+
+
+def _tenant_scoped(queryset, tenant_path: str, tenants):
+    lookup = "pk__in" if not tenant_path else f"{tenant_path}__in"
+    return queryset.filter(**{lookup: tenants.values("pk")})
+
+
+class PolicyPermissionsMixin:
+    """has_*_permission from the policy, for a ModelAdmin or an inline (whose obj is the parent)."""
+
+    def perm(self, action: str) -> str:
+        return _perm(self.opts, action)
+
+    def has_view_permission(self, request, obj=None):
+        return policy.may(request.user, self.perm("view"), obj)
+
+    def has_add_permission(self, request, obj=None):
+        return policy.may(request.user, self.perm("add"), obj)
+
+    def has_change_permission(self, request, obj=None):
+        return policy.may(request.user, self.perm("change"), obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return policy.may(request.user, self.perm("delete"), obj)
+
+    def has_module_permission(self, request):
+        return policy.may(request.user, self.perm("view"))
+
+    def _destination_perm(self, request) -> str:
+        match = request.resolver_match
+        adding = bool(match and match.url_name and match.url_name.endswith("_add"))
+        return self.perm("add" if adding else "change")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Only destinations where the user may put this object: tenants, and their flows or connections."""
+        tenants = policy.tenants_where(request.user, self._destination_perm(request))
+        related = db_field.related_model
+        if related is Tenant:
+            kwargs["queryset"] = tenants
+        elif related is Connection or related._meta.model_name == "flow":
+            kwargs["queryset"] = related._default_manager.filter(tenant__in=tenants.values("pk"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class TenantScopedAdminMixin(PolicyPermissionsMixin):
     #: lookup path from the model to its Tenant ("" for the Tenant model itself)
     tenant_path: str = "tenant"
-    #: roles that may change or delete an object (support staff may always look)
-    manage_roles: tuple[str, ...] = (Role.OWNER,)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        if user_is_support(request.user):
-            return qs
-        lookup = "pk__in" if not self.tenant_path else f"{self.tenant_path}__in"
-        return qs.filter(**{lookup: tenant_ids_for_user(request.user)})
-
-    def _tenant_of(self, obj) -> Tenant | None:
-        if obj is None:
-            return None
-        if not self.tenant_path:
-            return obj
-        value = obj
-        for part in self.tenant_path.split("__"):
-            value = getattr(value, part, None)
-            if value is None:
-                return None
-        return value
-
-    def _may_manage(self, request, obj) -> bool:
         if request.user.is_superuser:
-            return True
-        tenant = self._tenant_of(obj)
-        if tenant is None:
-            return True
-        return Membership.objects.filter(user=request.user, tenant=tenant, role__in=self.manage_roles).exists()
+            return qs
+        return _tenant_scoped(qs, self.tenant_path, policy.tenants_where(request.user, self.perm("view")))
 
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._may_manage(request, obj)
+    def save_model(self, request, obj, form, change):
+        """The role is checked in the tenant the object ends up in, not only the one it came from."""
+        if not policy.may(request.user, self.perm("change" if change else "add"), obj):
+            raise PermissionDenied("Your role does not allow this in that tenant.")
+        super().save_model(request, obj, form, change)
 
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self._may_manage(request, obj)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Tenant and not user_is_support(request.user):
-            kwargs["queryset"] = tenants_for_user(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def save_formset(self, request, form, formset, change):
+        for inline_obj in formset.save(commit=False):
+            action = "change" if inline_obj.pk else "add"
+            if not policy.may(request.user, _perm(inline_obj._meta, action), inline_obj):
+                raise PermissionDenied("Your role does not allow this in that tenant.")
+        formset.save_m2m()
+        for obj in formset.deleted_objects:
+            if not policy.may(request.user, _perm(obj._meta, "delete"), obj):
+                raise PermissionDenied("Your role does not allow this in that tenant.")
+        super().save_formset(request, form, formset, change)
 
     def _visible_or_404(self, request, object_id):
         if object_id is not None and self.get_object(request, unquote(object_id)) is None:
@@ -70,3 +104,7 @@ class TenantScopedAdminMixin:
     def history_view(self, request, object_id, extra_context=None):
         self._visible_or_404(request, object_id)
         return super().history_view(request, object_id, extra_context)
+
+
+class TenantScopedInlineMixin(PolicyPermissionsMixin):
+    """For inlines: the parent object answers for the tenant."""

@@ -22,7 +22,7 @@ class DemoLogins:
 def seed_tenants(*, password: str) -> DemoLogins:
     User = get_user_model()
     user, _ = User.objects.get_or_create(username="demo", defaults={"email": "demo@example.com", "first_name": "Demo"})
-    user.is_staff = True  # reaches the admin, scoped to its tenants
+    user.is_staff = False  # reaches the admin by its roles alone (tenants/policy.py), scoped to its tenants
     user.set_password(password)
     user.save()
     tenant = Tenant.objects.filter(slug="demo").first() or tenant_create(

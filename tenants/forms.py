@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import URLValidator
 
 from integration_hub import crypto
 from integration_hub.connectors import registry
@@ -34,7 +35,9 @@ def _field_for(spec, *, current: str | None) -> forms.Field:
             widget=forms.PasswordInput(attrs={"placeholder": placeholder, "autocomplete": "new-password"}),
         )
     if spec.kind == "url":
-        return forms.URLField(label=spec.label, required=spec.required, help_text=spec.help_text, assume_scheme="https")
+        # http(s) only: the outbound policy refuses anything else at call time; say so while typing.
+        return forms.URLField(label=spec.label, required=spec.required, help_text=spec.help_text, assume_scheme="https",
+                              validators=[URLValidator(schemes=["http", "https"])])
     if spec.kind == "integer":
         return forms.IntegerField(label=spec.label, required=spec.required, help_text=spec.help_text)
     return forms.CharField(label=spec.label, required=spec.required, help_text=spec.help_text, max_length=500)

@@ -12,8 +12,10 @@ SUPPORT_PERMISSION = "tenants.support_all_tenants"
 
 
 def user_is_support(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Superusers and holders of the support permission see every tenant."""
-    return bool(user.is_authenticated and user.is_active and (user.is_superuser or user.has_perm(SUPPORT_PERMISSION)))
+    """Superusers and holders of the support permission see every tenant (tenants/policy.py)."""
+    from tenants.policy import is_support
+
+    return is_support(user)
 
 
 def tenants_for_user(user) -> QuerySet[Tenant]:
@@ -41,14 +43,6 @@ def access_tenant(user, slug: str) -> Tenant:
         return tenants_for_user(user).get(slug=slug)
     except Tenant.DoesNotExist:
         raise Http404("No such tenant.") from None
-
-
-def require_role(user, tenant: Tenant, *roles: str) -> str:
-    """Raise PermissionDenied unless the user holds one of `roles` in the tenant (superusers pass)."""
-    role = role_in_tenant(user, tenant)
-    if user.is_superuser or role in roles:
-        return role or Role.OWNER
-    raise PermissionDenied(f"This needs the {' or '.join(roles)} role in {tenant.name}.")
 
 
 def access_connection(user, tenant: Tenant, connection_id: int) -> Connection:

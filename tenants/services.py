@@ -11,6 +11,7 @@ from integration_hub import crypto
 from integration_hub.connectors import registry
 from integration_hub.connectors.base import CheckResult
 from integration_hub.connectors.errors import ConnectorError, NeedsReauthorization
+from integration_hub.connectors.excerpt import redact, secret_values
 from integration_hub.connectors.http import HubSession
 from tenants.models import Connection, ConnectionStatus, Membership, Role, Tenant
 
@@ -95,9 +96,20 @@ def connection_read_credentials(*, connection: Connection) -> dict | None:
         return None
 
 
+def _without_secrets(connection: Connection, text: str) -> str:
+    """`text` with every credential of the connection redacted: the last guard before a message is
+    stored and shown to viewers and support (connectors redact too; this holds whatever the source)."""
+    try:
+        credentials = connection.get_credentials()
+        names = connection.descriptor.secret_names(connection.auth_kind)
+    except (crypto.UndecryptableSecret, registry.NotRegistered):
+        return text
+    return redact(text, secret_values(credentials, names))
+
+
 def connection_mark(*, connection: Connection, status: str, message: str = "", org_id: str | None = None, org_name: str | None = None) -> Connection:
     connection.status = status
-    connection.status_message = message[:2000]
+    connection.status_message = _without_secrets(connection, message)[:2000]
     connection.last_checked_at = timezone.now()
     fields = ["status", "status_message", "last_checked_at", "updated_at"]
     if org_id is not None:

@@ -9,15 +9,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from integration_hub.connectors import registry
-from tenants import selectors, services
+from tenants import policy, selectors, services
 from tenants.forms import ConnectionForm, ProviderChoiceForm
-from tenants.models import Role
 
 SESSION_KEY = "tenant_slug"
 
 
-def tenant_view(*roles: str):
-    """Resolve the tenant from the URL (404 when the user cannot see it) and check the role."""
+def tenant_view(permission: str | None = None):
+    """Resolve the tenant from the URL (404 when the user cannot see it) and ask the role policy
+    (tenants/policy.py) whether the user holds ``permission`` there (403 when not)."""
 
     def decorator(view):
         @login_required
@@ -26,8 +26,8 @@ def tenant_view(*roles: str):
             tenant = selectors.access_tenant(request.user, slug)
             request.tenant = tenant
             request.tenant_role = selectors.role_in_tenant(request.user, tenant)
-            if roles:
-                selectors.require_role(request.user, tenant, *roles)
+            if permission:
+                policy.require(request.user, permission, tenant)
             request.session[SESSION_KEY] = tenant.slug
             return view(request, tenant, *args, **kwargs)
 
@@ -67,12 +67,12 @@ def tenant_home(request, tenant):
         "tenant": tenant,
         "role": request.tenant_role,
         "connections": selectors.connections_for_tenant(tenant),
-        "is_owner": request.user.is_superuser or request.tenant_role == Role.OWNER,
+        "is_owner": policy.may(request.user, "tenants.add_connection", tenant),
     }
     return render(request, "tenants/tenant_home.html", context)
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("tenants.add_connection")
 def connection_new(request, tenant):
     choice = ProviderChoiceForm(request.GET or None, initial={"role": request.GET.get("role", "source")})
     if not choice.is_valid():
@@ -111,13 +111,14 @@ def connection_detail(request, tenant, pk):
         "tenant": tenant,
         "connection": connection,
         "features": features,
-        "credentials": services.masked_credentials(connection=connection),
-        "is_owner": request.user.is_superuser or request.tenant_role == Role.OWNER,
+        "credentials": (services.masked_credentials(connection=connection)
+                        if policy.may(request.user, "tenants.view_credentials", connection) else []),
+        "is_owner": policy.may(request.user, "tenants.change_connection", connection),
     }
     return render(request, "tenants/connection_detail.html", context)
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("tenants.change_connection")
 def connection_edit(request, tenant, pk):
     connection = selectors.access_connection(request.user, tenant, pk)
     try:
@@ -134,7 +135,7 @@ def connection_edit(request, tenant, pk):
                   {"tenant": tenant, "form": form, "descriptor": descriptor, "connection": connection, "role": connection.role})
 
 
-@tenant_view(Role.OWNER)
+@tenant_view("tenants.check_connection")
 @require_POST
 def connection_check(request, tenant, pk):
     connection = selectors.access_connection(request.user, tenant, pk)

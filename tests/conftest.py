@@ -160,11 +160,17 @@ def browser():
 
 @pytest.fixture
 def page(browser, request):
-    from tests.support.browser import Shots
+    """A fresh browser tab; the test fails at teardown if any page broke the Content-Security-Policy."""
+    from tests.support.browser import CspWatch, Shots
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(60_000)
+    watch = CspWatch(context)
     tab = context.new_page()
     tab.shots = Shots(tab, request.node.name)
+    tab.csp_violations = watch.violations
     yield tab
+    failure = watch.failure()
     context.close()
+    if failure:
+        pytest.fail(failure, pytrace=False)

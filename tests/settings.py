@@ -19,6 +19,9 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("STATICFILES_STORAGE", "django.contrib.staticfiles.storage.StaticFilesStorage")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("HUB_SANDBOXES", "1")
+# The tests' Tryton, sandboxes and scripted servers listen on loopback; tests of the outbound policy
+# put it back in force with override_settings(HUB_OUTBOUND_ALLOW=[]).
+os.environ.setdefault("HUB_OUTBOUND_ALLOW", "127.0.0.1,localhost")
 # The mounted Factorial sandbox seeds its data from this day, not from the real date.
 os.environ.setdefault("HUB_SANDBOX_TODAY", "2026-11-21")
 

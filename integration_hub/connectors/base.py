@@ -141,6 +141,13 @@ class Connector(abc.ABC):
         """A link a person can open to see a record in the tool itself (kind: invoice | entry | partner)."""
         return None
 
+    def secret_values(self) -> set[str]:
+        """Credential values that must never be stored or shown: the HTTP layer redacts them from
+        whatever a server answers (a server may echo the request)."""
+        from integration_hub.connectors.excerpt import secret_values
+
+        return secret_values(self.credentials, self.descriptor.secret_names(self.auth_kind))
+
     @abc.abstractmethod
     def check(self) -> CheckResult:
         """Prove the credentials work; never raises for a refused login, reports it."""

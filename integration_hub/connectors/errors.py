@@ -1,9 +1,12 @@
 """Typed errors every connector raises, so callers decide without knowing the provider."""
 from __future__ import annotations
 
+from integration_hub.connectors.excerpt import excerpt
+
 
 class ConnectorError(Exception):
-    """Base class. `provider_message` is the provider's own words, shown to accountants."""
+    """Base class. `provider_message` is the provider's own words, shown to accountants: always kept as a
+    short plain-text excerpt (see excerpt.py), whoever raises the error."""
 
     retryable = False
 
@@ -13,7 +16,7 @@ class ConnectorError(Exception):
         self.message = message
         self.provider = provider
         self.status = status
-        self.provider_message = provider_message or ""
+        self.provider_message = excerpt(provider_message, limit=300)
         self.details = details or {}
 
     def __str__(self) -> str:
@@ -52,3 +55,7 @@ class PermanentError(ConnectorError):
 
 class NotFound(PermanentError):
     """The object does not exist (any more) in the provider."""
+
+
+class OutboundRefused(PermanentError):
+    """The outbound policy refused the address before anything was sent (see outbound.py)."""

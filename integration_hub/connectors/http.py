@@ -5,7 +5,11 @@
   request is safe to repeat (idempotent method, a request that never left, or the caller says so);
 - 429: waits for Retry-After (bounded), then tries again; a longer wait becomes RateLimited;
 - 401: one re-authentication through the caller's hook, then AuthenticationError;
-- every attempt is recorded (method, path, status, milliseconds), never a header or a body.
+- every attempt is recorded (method, path, status, milliseconds), never a header or a body;
+- every address goes through the outbound policy (outbound.py): checked before the call, pinned at
+  connect time, redirects followed within the same origin only;
+- what a server answers reaches errors only as a short plain-text excerpt with the connection's
+  secrets (`HubSession.secrets`) redacted (excerpt.py).
 """
 from __future__ import annotations
 
@@ -21,13 +25,16 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from integration_hub.connectors import outbound
 from integration_hub.connectors.errors import (
     AuthenticationError,
     NotFound,
+    OutboundRefused,
     PermanentError,
     RateLimited,
     RetryableError,
 )
+from integration_hub.connectors.excerpt import excerpt
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -114,8 +121,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 
 def default_error_text(response: requests.Response) -> str:
-    text = (response.text or "").strip()
-    return text[:500]
+    return response.text or ""
 
 
 class HubSession:
@@ -148,7 +154,9 @@ class HubSession:
         self.error_text = error_text
         # Statuses this provider only answers when nothing was applied: safe to repeat any request.
         self.unapplied_statuses = unapplied_statuses
-        self.session = requests.Session()
+        # Values never to store or show, whatever a server echoes back: the connector adds its credentials.
+        self.secrets: set[str] = set()
+        self.session = outbound.GuardedSession()
         self.session.headers.update({"User-Agent": "integration-hub/0.1", **(headers or {})})
 
     @classmethod
@@ -162,6 +170,17 @@ class HubSession:
 
     def close(self) -> None:
         self.session.close()
+
+    def excerpt(self, text) -> str:
+        """What of a remote text may be stored or shown: short, plain, secrets redacted."""
+        return excerpt(text, secrets=self.secrets)
+
+    def describe(self, response: requests.Response) -> str:
+        """The provider's own words about a refused call (error_text), as an excerpt."""
+        try:
+            return self.excerpt(self.error_text(response))
+        except Exception:  # noqa: BLE001 - a provider's error format never turns a clear error into a crash
+            return self.excerpt(response.text)
 
     def _url(self, url: str) -> str:
         return urljoin(self.base_url, url) if self.base_url and not url.startswith(("http://", "https://")) else url
@@ -201,6 +220,12 @@ class HubSession:
         # What the call log shows: the query too (after_id, updated_from...), secrets redacted by safe_path.
         shown = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}" if params else url
         repeatable = retry_unsafe or method in IDEMPOTENT_METHODS
+        try:
+            outbound.check_url(url)
+        except OutboundRefused as exc:
+            exc.provider = self.provider
+            self._record(method, shown, None, time.monotonic(), operation, 1, "refused by the outbound policy")
+            raise
         attempt = 0
         reauthenticated = False
         while True:
@@ -208,6 +233,10 @@ class HubSession:
             started = time.monotonic()
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except OutboundRefused as exc:  # an address the host name resolved to
+                exc.provider = self.provider
+                self._record(method, shown, None, started, operation, attempt, "refused by the outbound policy")
+                raise
             except requests.RequestException as exc:
                 sent = not _never_sent(exc)
                 kind = "timeout" if isinstance(exc, requests.Timeout) else "network error"
@@ -222,6 +251,10 @@ class HubSession:
                 ) from exc
             self._record(method, shown, response.status_code, started, operation, attempt)
             status = response.status_code
+            if response.is_redirect:  # the session follows redirects within the same origin only
+                raise PermanentError(
+                    f"{self.provider}: the server answered {safe_path(url)} with a redirect to another address, "
+                    "which the hub does not follow; check the address", provider=self.provider, status=status)
             if status == 429:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 wait = self._backoff(attempt) if wait is None else wait
@@ -229,7 +262,7 @@ class HubSession:
                     raise RateLimited(
                         f"{self.provider}: rate limited, retry after {wait:.0f} s",
                         retry_after=wait, provider=self.provider, status=429,
-                        provider_message=self.error_text(response),
+                        provider_message=self.describe(response),
                     )
                 self.sleep(wait)
                 continue
@@ -245,11 +278,11 @@ class HubSession:
                     continue
                 raise RetryableError(
                     f"{self.provider}: server error {status} on {safe_path(url)}",
-                    provider=self.provider, status=status, provider_message=self.error_text(response),
+                    provider=self.provider, status=status, provider_message=self.describe(response),
                 )
             if not raise_for_status or status < 400:
                 return response
-            message = self.error_text(response)
+            message = self.describe(response)
             if status in (401, 403):
                 raise AuthenticationError(f"{self.provider}: access refused ({status})", provider=self.provider,
                                           status=status, provider_message=message)

@@ -5,16 +5,25 @@ integrations get disconnected: two workers refresh at the same moment, one of th
 the provider answers `invalid_grant`. Here every refresh of one connection runs under an exclusive
 lock held by the token store (the hub's store locks the connection's database row); whoever waited
 re-reads the store and uses the token the winner saved.
+
+The endpoints and the client credentials are the hub's settings, never a tenant's: the client secret
+is posted only to the configured token endpoint, through the outbound policy, and a redirect from it
+is never followed (a 307 would carry the secret elsewhere). Whatever goes wrong there is a
+ConnectorError with an excerpt of the answer, secrets redacted — never an unhandled exception.
 """
 from __future__ import annotations
 
 import time
 from typing import Callable, Protocol
 
+import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from integration_hub.connectors.errors import NeedsReauthorization, RetryableError
+from integration_hub.connectors import outbound
+from integration_hub.connectors.errors import NeedsReauthorization, OutboundRefused, RetryableError
+from integration_hub.connectors.excerpt import excerpt
 
 EXPIRY_MARGIN = 300  # seconds: refresh a token that has less than this to live
 
@@ -61,6 +70,15 @@ def expiring(credentials: dict, margin: float = EXPIRY_MARGIN) -> bool:
     return float(expires_at) - time.time() < margin
 
 
+class _GuardedOAuth2Session(outbound.GuardedSessionMixin, OAuth2Session):
+    """Authlib's session on the hub's guarded transport (outbound policy, pinned addresses)."""
+
+
+# What a token endpoint may answer that is not an OAuth error: network failures, HTML or other non-JSON
+# pages, a JSON object without a token.
+_UNREADABLE = (requests.RequestException, AuthlibBaseError, ValueError, KeyError, TypeError)
+
+
 class OAuthClient:
     """The provider's OAuth2 endpoints, through Authlib."""
 
@@ -71,36 +89,56 @@ class OAuthClient:
         self.provider, self.scope, self.timeout = provider, scope, timeout
 
     def _session(self, **kwargs) -> OAuth2Session:
-        return OAuth2Session(self.client_id, self.client_secret, scope=self.scope or None,
-                             token_endpoint_auth_method="client_secret_post", **kwargs)
+        return _GuardedOAuth2Session(self.client_id, self.client_secret, scope=self.scope or None,
+                                     token_endpoint_auth_method="client_secret_post", **kwargs)
+
+    def _said(self, exc: Exception, *secrets: str) -> str:
+        """The token endpoint's words, as an excerpt without the secrets the request carried."""
+        if isinstance(exc, OAuthError):
+            text = f"{exc.error}: {exc.description or ''}".strip(": ")
+        else:
+            response = getattr(exc, "response", None)
+            text = getattr(response, "text", "") or str(exc) or type(exc).__name__
+        return excerpt(text, secrets=(self.client_secret, *secrets))
 
     def authorization_url(self, *, redirect_uri: str, state: str) -> str:
         url, _ = self._session(redirect_uri=redirect_uri).create_authorization_url(self.authorize_url, state=state)
         return url
 
     def exchange_code(self, *, code: str, redirect_uri: str) -> dict:
+        outbound.check_url(self.token_url)
         try:
-            token = self._session(redirect_uri=redirect_uri).fetch_token(
-                self.token_url, grant_type="authorization_code", code=code, timeout=self.timeout)
+            token = normalise(self._session(redirect_uri=redirect_uri).fetch_token(
+                self.token_url, grant_type="authorization_code", code=code, timeout=self.timeout,
+                allow_redirects=False))
+        except OutboundRefused:
+            raise
         except OAuthError as exc:
             raise NeedsReauthorization(f"{self.provider} refused the authorisation code", provider=self.provider,
-                                       provider_message=f"{exc.error}: {exc.description or ''}".strip()) from exc
-        return normalise(token)
+                                       provider_message=self._said(exc, code)) from exc
+        except _UNREADABLE as exc:
+            raise RetryableError(f"{self.provider}'s token endpoint did not answer with a token; try connecting again",
+                                 provider=self.provider, provider_message=self._said(exc, code)) from exc
+        return token
 
     def refresh(self, refresh_token: str) -> dict:
+        outbound.check_url(self.token_url)
         try:
-            token = self._session().refresh_token(self.token_url, refresh_token=refresh_token, timeout=self.timeout)
+            token = normalise(self._session().refresh_token(self.token_url, refresh_token=refresh_token,
+                                                            timeout=self.timeout, allow_redirects=False))
+        except OutboundRefused:
+            raise
         except OAuthError as exc:
             if exc.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
                 raise NeedsReauthorization(
                     f"{self.provider} refused to renew the access: someone must connect it again",
-                    provider=self.provider, provider_message=f"{exc.error}: {exc.description or ''}".strip()) from exc
+                    provider=self.provider, provider_message=self._said(exc, refresh_token)) from exc
             raise RetryableError(f"{self.provider}: the token refresh failed", provider=self.provider,
-                                 provider_message=str(exc)) from exc
+                                 provider_message=self._said(exc, refresh_token)) from exc
         except Exception as exc:  # network errors: try again later, never disconnect for them
             raise RetryableError(f"{self.provider}: the token refresh failed", provider=self.provider,
                                  provider_message=type(exc).__name__) from exc
-        return normalise(token)
+        return token
 
 
 def normalise(token: dict) -> dict:

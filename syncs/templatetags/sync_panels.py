@@ -2,6 +2,7 @@
 from django import template
 
 from syncs import catalogue, selectors
+from tenants import policy
 
 register = template.Library()
 
@@ -15,8 +16,9 @@ def flows_panel(context, tenant):
     counters = selectors.tenant_counters(tenant)
     for row in counters["errors_by_code"]:
         row["title"] = catalogue.get(row["code"]).title
-    role = getattr(context.get("request"), "tenant_role", None)
     user = context.get("user")
     return {"tenant": tenant, "flows": flows, "counters": counters, "csrf_token": context.get("csrf_token"),
-            "can_run": bool(user and (user.is_superuser or role in ("owner", "accountant"))),
-            "is_owner": bool(user and (user.is_superuser or role == "owner"))}
+            "can_run": bool(user and policy.may(user, "syncs.add_syncrun", tenant)),
+            "is_owner": bool(user and policy.may(user, "mappings.add_flow", tenant)),
+            "can_desk": bool(user and policy.may(user, "syncs.view_syncerror", tenant)),
+            "can_import": bool(user and policy.may(user, "mappings.import_vatmapping", tenant))}

@@ -26,10 +26,16 @@ def sandbox():
         yield running
 
 
+@pytest.fixture(autouse=True)
+def factorial_address(settings, sandbox):
+    """Factorial's address is the hub's setting: here, the sandbox's random port."""
+    settings.HUB_FACTORIAL_BASE_URL = sandbox.url
+
+
 @pytest.fixture
 def factorial(sandbox):
     sandbox.state.faults.clear()
-    connector = FactorialConnector({"base_url": sandbox.url, "api_key": KEY}, auth_kind="api_key")
+    connector = FactorialConnector({"api_key": KEY}, auth_kind="api_key")
     yield connector
     connector.close()
 
@@ -42,17 +48,17 @@ def documents(sandbox):
 def test_an_api_key_connects_and_a_wrong_one_is_reported(sandbox, factorial):
     result = factorial.check()
     assert result.ok and result.organisation_id == "7301" and "Atelier Lumière SAS" in result.message
-    wrong = FactorialConnector({"base_url": sandbox.url, "api_key": "nope"}, auth_kind="api_key").check()
+    wrong = FactorialConnector({"api_key": "nope"}, auth_kind="api_key").check()
     assert not wrong.ok and "401" in wrong.message
 
 
 def test_every_call_uses_the_api_version_pinned_in_one_setting(sandbox):
     before = dict(sandbox.state.api_versions)
     with override_settings(HUB_FACTORIAL_API_VERSION="2026-07-01"):
-        FactorialConnector({"base_url": sandbox.url, "api_key": KEY}, auth_kind="api_key").list_tax_rates()
+        FactorialConnector({"api_key": KEY}, auth_kind="api_key").list_tax_rates()
     after = dict(sandbox.state.api_versions)
     assert after.get("2026-07-01", 0) > before.get("2026-07-01", 0)
-    connector = FactorialConnector({"base_url": sandbox.url, "api_key": KEY}, auth_kind="api_key")
+    connector = FactorialConnector({"api_key": KEY}, auth_kind="api_key")
     connector.list_tax_rates()
     assert all("/api/2026-10-01/resources/" in c.path for c in connector.call_log.records)
 
@@ -130,14 +136,14 @@ def test_faults_on_reads_are_absorbed_by_retries(sandbox, factorial):
 
 def test_oauth_tokens_are_refreshed_once_for_many_threads_and_a_refused_refresh_needs_a_person(sandbox):
     token = sandbox.state.issue_token()
-    store = MemoryTokenStore({"base_url": sandbox.url, "access_token": token["access_token"],
+    store = MemoryTokenStore({"access_token": token["access_token"],
                               "refresh_token": token["refresh_token"], "expires_at": 0})
     before = sandbox.state.refresh_count
     errors = []
 
     def use():
         try:
-            FactorialConnector({"base_url": sandbox.url}, auth_kind="oauth2", token_store=store).list_tax_rates()
+            FactorialConnector({}, auth_kind="oauth2", token_store=store).list_tax_rates()
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -148,4 +154,4 @@ def test_oauth_tokens_are_refreshed_once_for_many_threads_and_a_refused_refresh_
     sandbox.state.revoke_grant(refresh_token=store.credentials["refresh_token"])
     store.credentials["expires_at"] = 0
     with pytest.raises(NeedsReauthorization):
-        FactorialConnector({"base_url": sandbox.url}, auth_kind="oauth2", token_store=store).list_tax_rates()
+        FactorialConnector({}, auth_kind="oauth2", token_store=store).list_tax_rates()

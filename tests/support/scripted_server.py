@@ -11,9 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 @dataclass
 class Reply:
     status: int = 200
-    body: object = field(default_factory=lambda: {"ok": True})
+    body: object = field(default_factory=lambda: {"ok": True})  # bytes as they are, anything else as JSON
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
+    content_type: str = "application/json"
+    echo: bool = False  # answer with the request itself (body, request line, headers), like a debugging proxy
 
 
 @dataclass
@@ -25,7 +27,7 @@ class Seen:
 
 
 class ScriptedServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.script: list[Reply] = []
         self.seen: list[Seen] = []
         self.default = Reply()
@@ -40,11 +42,14 @@ class ScriptedServer:
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                if reply.echo:
+                    head = "".join(f"{k}: {v}\n" for k, v in self.headers.items())
+                    payload = body + f"\n{self.command} {self.path}\n{head}".encode()
                 try:
                     self.send_response(reply.status)
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", reply.content_type)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -56,9 +61,10 @@ class ScriptedServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://{host}:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self):

@@ -36,6 +36,12 @@ def sandbox():
         yield running
 
 
+@pytest.fixture(autouse=True)
+def factorial_address(settings, sandbox):
+    """Factorial's address is the hub's setting: here, the sandbox's random port."""
+    settings.HUB_FACTORIAL_BASE_URL = sandbox.url
+
+
 @pytest.fixture
 def fresh(sandbox):
     sandbox.state.reset(seed="demo")
@@ -45,7 +51,7 @@ def fresh(sandbox):
 
 def factorial_connection(tenant, sandbox, **kwargs):
     auth = kwargs.pop("auth_kind", "api_key")
-    credentials = {"base_url": sandbox.url, "api_key": KEY} if auth == "api_key" else {"base_url": sandbox.url, **kwargs}
+    credentials = {"api_key": KEY} if auth == "api_key" else dict(kwargs)
     return connection_create(tenant=tenant, name=f"Factorial {auth}", provider="factorial", role="source",
                              auth_kind=auth, credentials=credentials)
 

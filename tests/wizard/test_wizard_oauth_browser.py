@@ -12,8 +12,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def sandbox():
+def sandbox(settings):
     with start_sandbox(api_key="oauth-browser-key", seed="demo", today=SANDBOX_DAY, post_rate_limit=None) as running:
+        settings.HUB_FACTORIAL_BASE_URL = running.url  # Factorial's address is the hub's setting
         yield running
 
 
@@ -30,7 +31,6 @@ def start_wizard(page, live_server, owner) -> None:
 def test_an_owner_connects_factorial_with_oauth_from_the_wizard(page, live_server, owner_a, sandbox):
     shot = page.shots
     start_wizard(page, live_server, owner_a)
-    page.fill("#id_cred_base_url", sandbox.url)
     shot("factorial-oauth")
     page.get_by_role("button", name="Connect with Factorial").click()
     # Factorial (the sandbox) approves and sends the browser back; the hub checks state and stores the tokens
@@ -50,7 +50,6 @@ def test_an_owner_connects_factorial_with_oauth_from_the_wizard(page, live_serve
 
 def test_a_refused_authorisation_says_so_and_a_forged_state_is_rejected(page, live_server, owner_a, sandbox):
     start_wizard(page, live_server, owner_a)
-    page.fill("#id_cred_base_url", sandbox.url)
     sandbox.state.oauth_deny = True
     try:
         page.get_by_role("button", name="Connect with Factorial").click()

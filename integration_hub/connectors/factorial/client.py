@@ -5,7 +5,9 @@ from typing import Any, Callable, Iterator
 
 import requests
 
+from integration_hub.connectors.errors import PermanentError
 from integration_hub.connectors.http import HubSession
+from integration_hub.connectors.outbound import same_origin
 
 PROVIDER = "factorial"
 PAGE_LIMIT = 100  # Factorial's maximum
@@ -16,7 +18,7 @@ def error_text(response: requests.Response) -> str:
     try:
         payload = response.json()
     except ValueError:
-        return (response.text or "")[:300]
+        return response.text or ""
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
         parts = [error.get("message") or error.get("code") or ""]
@@ -42,10 +44,21 @@ class FactorialClient:
         return f"{self.base_url}/api/{self.api_version}/resources/{resource.strip('/')}"
 
     def request(self, method: str, resource: str, *, params=None, json=None, retry_unsafe: bool = False) -> Any:
+        """The JSON object Factorial answered (None for an empty answer); anything else is a clear error."""
         response = self.http.request(method, self.url(resource), params=params, json=json, operation=f"{method} {resource}",
                                      headers={"Accept": "application/json", **self.auth_headers()},
                                      reauthenticate=self.reauthenticate, retry_unsafe=retry_unsafe)
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise PermanentError(f"The server did not answer {method} {resource} like Factorial does (no JSON object)",
+                                 provider=PROVIDER, status=response.status_code,
+                                 provider_message=self.http.excerpt(response.text))
+        return payload
 
     def get(self, resource: str, **params) -> Any:
         return self.request("GET", resource, params=params or None)
@@ -54,7 +67,7 @@ class FactorialClient:
         """Every page of a list, following `meta.end_cursor` while `meta.has_next_page`."""
         params = {**params, "limit": PAGE_LIMIT}
         while True:
-            payload = self.request("GET", resource, params=params)
+            payload = self.request("GET", resource, params=params) or {}
             yield payload.get("data") or []
             meta = payload.get("meta") or {}
             if not meta.get("has_next_page") or not meta.get("end_cursor"):
@@ -72,5 +85,8 @@ class FactorialClient:
         return self.request("PUT", f"{resource}/{record_id}", json={"id": record_id, **values}, retry_unsafe=True)
 
     def download(self, url: str) -> tuple[bytes, str]:
-        response = self.http.request("GET", url, operation="download file", headers=self.auth_headers())
+        """A document's file. Its address comes from Factorial's answer: the credentials go with it only
+        when it is on Factorial's own API address (a storage service's signed URL needs none)."""
+        headers = self.auth_headers() if same_origin(url, self.base_url) else {}
+        response = self.http.request("GET", url, operation="download file", headers=headers)
         return response.content, response.headers.get("Content-Type", "")

@@ -15,6 +15,7 @@ from integration_hub.connectors.oauth import MemoryTokenStore, OAuthClient, OAut
 from integration_hub.connectors.types import Account, Attachment, Invoice, Partner, Scope, TaxRate
 
 DEFAULT_API_VERSION = "2026-10-01"
+DEFAULT_BASE_URL = "https://api.factorialhr.com"
 EXPENSE_LOOKBACK = dt.timedelta(days=62)  # expenses have no updated_from: re-read a window around the cursor
 
 
@@ -26,39 +27,49 @@ class FactorialConnector(SourceConnector):
         self.api_version = credentials.get("api_version") or hub_setting("HUB_FACTORIAL_API_VERSION", DEFAULT_API_VERSION)
         http = self.session or HubSession.from_settings(provider=PROVIDER.key, call_log=self.call_log, error_text=error_text)
         http.error_text = error_text
+        http.secrets.update(self.secret_values())
         if self.call_log is None:
             self.call_log = http.call_log
         self.tokens = None
         reauthenticate = None
         if self.auth_kind == AuthKind.OAUTH2:
             store = self.token_store or MemoryTokenStore(credentials, on_change=self.on_credentials_changed)
-            self.tokens = OAuthTokens(store, self.oauth_client(credentials))
+            self.tokens = OAuthTokens(store, self.oauth_client())
             reauthenticate = self._reauthenticate
         self._last_token = ""
-        self.client = FactorialClient(base_url=credentials.get("base_url") or "https://api.factorialhr.com",
-                                      api_version=self.api_version, http=http, auth_headers=self._auth_headers,
-                                      reauthenticate=reauthenticate)
+        self.client = FactorialClient(base_url=self.base_url(), api_version=self.api_version, http=http,
+                                      auth_headers=self._auth_headers, reauthenticate=reauthenticate)
         self._company: dict | None = None
         self._cache: dict[str, object] = {}
 
     # --- authentication ------------------------------------------------------------------------
+    @staticmethod
+    def base_url() -> str:
+        """Factorial's address is the hub's setting (HUB_FACTORIAL_BASE_URL), never a tenant's: the API key,
+        the tokens and the hub's OAuth client secret go only where the operator said."""
+        return (hub_setting("HUB_FACTORIAL_BASE_URL", "") or DEFAULT_BASE_URL).rstrip("/")
+
     @classmethod
-    def oauth_client(cls, credentials: dict) -> OAuthClient:
-        base = (credentials.get("base_url") or "https://api.factorialhr.com").rstrip("/")
+    def oauth_client(cls) -> OAuthClient:
+        """The hub's OAuth2 application at Factorial, all from settings (the authorisation and token
+        endpoints are Factorial's /oauth/authorize and /oauth/token under HUB_FACTORIAL_BASE_URL)."""
+        base = cls.base_url()
         return OAuthClient(
-            client_id=credentials.get("client_id") or hub_setting("HUB_FACTORIAL_CLIENT_ID", "sandbox-client"),
-            client_secret=credentials.get("client_secret") or hub_setting("HUB_FACTORIAL_CLIENT_SECRET", "sandbox-secret"),
+            client_id=hub_setting("HUB_FACTORIAL_CLIENT_ID", "sandbox-client"),
+            client_secret=hub_setting("HUB_FACTORIAL_CLIENT_SECRET", "sandbox-secret"),
             authorize_url=f"{base}/oauth/authorize", token_url=f"{base}/oauth/token", provider=PROVIDER.key,
             scope=hub_setting("HUB_FACTORIAL_SCOPE", ""))
 
     def _auth_headers(self) -> dict[str, str]:
         if self.tokens is not None:
             self._last_token = self.tokens.access_token()
+            self.client.http.secrets.add(self._last_token)
             return {"Authorization": f"Bearer {self._last_token}"}
         return {"x-api-key": self.credentials.get("api_key", "")}
 
     def _reauthenticate(self) -> dict[str, str]:
         self._last_token = self.tokens.access_token(rejected=self._last_token)
+        self.client.http.secrets.add(self._last_token)
         return {"Authorization": f"Bearer {self._last_token}"}
 
     def close(self) -> None:
@@ -83,8 +94,8 @@ class FactorialConnector(SourceConnector):
     # --- reference data ------------------------------------------------------------------------
     def company(self) -> dict:
         if self._company is None:
-            rows = self.client.get("api_public/credentials").get("data") or []
-            if not rows:
+            rows = (self.client.get("api_public/credentials") or {}).get("data") or []
+            if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
                 raise PermanentError("Factorial did not say which company these credentials belong to",
                                      provider=PROVIDER.key)
             self._company = rows[0]

@@ -1,8 +1,5 @@
 from integration_hub.connectors.base import AuthKind, CredentialField, ProviderDescriptor, Role
 
-BASE_URL = CredentialField("base_url", "API address", kind="url", initial="https://api.factorialhr.com",
-                           help_text="https://api.factorialhr.com, or the address of a Factorial sandbox.")
-
 PROVIDER = ProviderDescriptor(
     key="factorial",
     name="Factorial",
@@ -12,8 +9,9 @@ PROVIDER = ProviderDescriptor(
     auth_kinds=(AuthKind.OAUTH2, AuthKind.API_KEY),
     connector_path="integration_hub.connectors.factorial.connector.FactorialConnector",
     credential_fields={
-        AuthKind.API_KEY: (BASE_URL, CredentialField("api_key", "API key", secret=True, kind="password")),
-        AuthKind.OAUTH2: (BASE_URL,),
+        # No address: Factorial's is the hub's setting HUB_FACTORIAL_BASE_URL, never a tenant's.
+        AuthKind.API_KEY: (CredentialField("api_key", "API key", secret=True, kind="password"),),
+        AuthKind.OAUTH2: (),
     },
     features=frozenset({"invoices", "expenses", "attachments", "partners", "master_data_target", "webhooks"}),
 )

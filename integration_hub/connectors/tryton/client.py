@@ -4,9 +4,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import threading
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from integration_hub.connectors.errors import (
     AuthenticationError,
@@ -19,6 +21,8 @@ from integration_hub.connectors.errors import (
 from integration_hub.connectors.http import HubSession
 
 PROVIDER = "tryton"
+# The database name is a path segment of every call: a plain identifier, never a path of its own.
+DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")
 
 
 # --- Tryton's JSON dialect ------------------------------------------------------------------
@@ -62,8 +66,10 @@ def loads(body: bytes | str) -> Any:
 
 
 # --- errors ------------------------------------------------------------------------------------
-def _tryton_error(method: str, error: Any) -> ConnectorError:
-    """Turn Tryton's error payload into a typed error carrying Tryton's own words."""
+def _tryton_error(method: str, error: Any, clean: Callable[[str], str] = str) -> ConnectorError:
+    """Turn Tryton's error payload into a typed error carrying Tryton's own words (through `clean`,
+    which keeps an excerpt with the connection's secrets redacted)."""
+    error = _cleaned(error, clean)
     if isinstance(error, list) and error:
         kind = error[0]
         args = error[1] if len(error) > 1 else []
@@ -81,8 +87,15 @@ def _tryton_error(method: str, error: Any) -> ConnectorError:
         if kind == "AccessError" or "AccessError" in str(kind):
             return PermanentError(f"Tryton denied access during {method}", provider=PROVIDER, provider_message=str(args))
         # Any other exception: its text first, then a traceback we do not pass on.
-        return PermanentError(f"Tryton failed on {method}", provider=PROVIDER, provider_message=str(kind)[:500])
-    return PermanentError(f"Tryton failed on {method}", provider=PROVIDER, provider_message=str(error)[:500])
+        return PermanentError(f"Tryton failed on {method}", provider=PROVIDER, provider_message=str(kind))
+    return PermanentError(f"Tryton failed on {method}", provider=PROVIDER, provider_message=str(error))
+
+
+def _cleaned(value: Any, clean: Callable[[str], str]) -> Any:
+    """Every text of an error payload through `clean`, its list structure kept."""
+    if isinstance(value, list):
+        return [_cleaned(item, clean) for item in value]
+    return value if value is None else clean(value if isinstance(value, str) else str(value))
 
 
 class TrytonClient:
@@ -96,6 +109,7 @@ class TrytonClient:
         self._password = password
         self.language = language
         self.http = http
+        http.secrets.add(password)
         self._auth_header: str | None = None
         self._ids = 0
         self._lock = threading.Lock()
@@ -104,6 +118,14 @@ class TrytonClient:
 
     @property
     def endpoint(self) -> str:
+        """The JSON-RPC address; a database name or URL that would change its shape is refused here,
+        before any call (so the connection check reports it)."""
+        if not DATABASE_NAME.fullmatch(self.database or ""):
+            raise PermanentError("The Tryton database name is not valid: use letters, digits, _ and - only "
+                                 "(at most 63 characters)", provider=PROVIDER)
+        parts = urlsplit(self.url)
+        if parts.query or parts.fragment:
+            raise PermanentError("The Tryton server URL must not contain ? or #", provider=PROVIDER)
         return f"{self.url}/{self.database}/rpc/"
 
     def _next_id(self) -> int:
@@ -125,20 +147,25 @@ class TrytonClient:
                                       provider_message="HTTP 401 Unauthorized")
         if status == 403:
             raise AuthenticationError("Tryton refused access", provider=PROVIDER, status=403,
-                                      provider_message=response.text[:300])
+                                      provider_message=self.http.excerpt(response.text))
         if status == 404:
             raise NotFound(f"Tryton database '{self.database}' not found at {self.url}", provider=PROVIDER, status=404)
         if status == 429:
             raise RateLimited("Tryton: too many login attempts from this address", provider=PROVIDER, status=429)
         if status >= 400:
             raise PermanentError(f"Tryton answered HTTP {status} to {method}", provider=PROVIDER, status=status,
-                                 provider_message=response.text[:300])
+                                 provider_message=self.http.excerpt(response.text))
         try:
             payload = loads(response.content)
-        except ValueError as exc:
-            raise PermanentError(f"Tryton sent an unreadable answer to {method}", provider=PROVIDER) from exc
-        if "error" in payload and payload["error"]:
-            raise _tryton_error(method, payload["error"])
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:  # not JSON, or a malformed "__class__"
+            raise PermanentError(f"The server did not answer {method} like Tryton does (the answer is not JSON)",
+                                 provider=PROVIDER, status=status,
+                                 provider_message=self.http.excerpt(response.text)) from exc
+        if not isinstance(payload, dict) or not ("result" in payload or "error" in payload):
+            raise PermanentError(f"The server did not answer {method} like Tryton does (no JSON-RPC reply)",
+                                 provider=PROVIDER, status=status, provider_message=self.http.excerpt(response.text))
+        if payload.get("error"):
+            raise _tryton_error(method, payload["error"], self.http.excerpt)
         return payload.get("result")
 
     # --- session ---------------------------------------------------------------------------
@@ -147,8 +174,11 @@ class TrytonClient:
                             retry_unsafe=True)
         if not result:
             raise AuthenticationError("Tryton refused the user name or password", provider=PROVIDER)
+        if not isinstance(result, list) or len(result) < 2:
+            raise PermanentError("The server did not answer the login like Tryton does", provider=PROVIDER)
         self.user_id, session = result[0], result[1]
         token = base64.b64encode(f"{self.username}:{self.user_id}:{session}".encode()).decode("ascii")
+        self.http.secrets.update({str(session), token})
         self._auth_header = f"Session {token}"
 
     def _relogin(self) -> dict[str, str]:

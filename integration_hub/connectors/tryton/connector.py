@@ -45,6 +45,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
         # trytond answers 503 only when its database transaction failed and was rolled back (a lock or
         # serialisation conflict with another writer): the request had no effect and can be repeated.
         http.unapplied_statuses = frozenset({503})
+        http.secrets.update(self.secret_values())
         if self.call_log is None:
             self.call_log = http.call_log
         self.client = TrytonClient(
