@@ -130,6 +130,40 @@ TARGET_REJECTED = _add(
                "locked fiscal year, a missing setting). Fix it, then retry the invoice.",
 )
 
+DATE_VALIDATION = _add(
+    "DATE_VALIDATION",
+    title="Invoice without a valid date",
+    description="The invoice has no invoice date (or one the hub cannot read), so the hub cannot tell in which "
+                "period to book it.",
+    resolution="Set the invoice date in the invoicing tool (a draft invoice gets its date when it is validated), "
+               "then retry the invoice.",
+)
+AMOUNT_OUT_OF_RANGE = _add(
+    "AMOUNT_OUT_OF_RANGE",
+    title="Amount that is not a usable number",
+    description="An amount, quantity or rate of the invoice is not a number (NaN), is infinite, or is larger "
+                "than any accounting tool books (more than 13 digits before the decimal point).",
+    resolution="Correct the amount on the invoice in the invoicing tool (it is usually a typing or import "
+               "mistake), then retry the invoice.",
+)
+UNREADABLE = _add(
+    "UNREADABLE",
+    title="Invoice the hub cannot read",
+    description="The invoicing tool returned this invoice in a shape the hub could not read (a missing or "
+                "malformed field). The other invoices of the run are not affected.",
+    resolution="Open the invoice in the invoicing tool and check it is complete (date, lines, customer or "
+               "supplier, amounts). If it looks right, contact support with the invoice number and the run "
+               "number: the message below says what could not be read.",
+)
+UNEXPECTED = _add(
+    "UNEXPECTED",
+    title="Unexpected problem with this invoice",
+    description="Something the hub did not expect happened while preparing this invoice's entry. Nothing was "
+                "sent for it; the rest of the run went on.",
+    resolution="The invoice is retried automatically at the next runs. If the error stays, contact support "
+               "with the invoice number and the run number shown here.",
+)
+
 
 # Master data (accounting -> Factorial): one record of the chart or one contact that could not be pushed.
 MASTER_DATA_INCOMPLETE = "ERROR_SYNC_MASTER_DATA_INCOMPLETE"

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from typing import Callable, Iterable, Iterator
 
@@ -35,9 +36,20 @@ from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.types import Invoice, JournalEntry, Partner, Scope
 from mappings.models import Flow, JournalMapping, VatMapping
 from syncs import catalogue
-from syncs.entries import DocumentProblem, FlowSettings, TargetCatalog, build_entry, precheck, rate_key, reference_for
+from syncs.entries import (
+    DocumentProblem,
+    FlowSettings,
+    TargetCatalog,
+    build_entry,
+    precheck,
+    rate_key,
+    reference_for,
+    unexpected_problem,
+    usable_amount,
+    validate_invoice,
+)
 from syncs.dbutil import bulk_set
-from syncs.fingerprint import invoice_fingerprint
+from syncs.fingerprint import invoice_fingerprint, same_version
 from syncs.recording import close_errors, open_errors, save_outcomes
 from syncs.models import (
     DocumentOutcome,
@@ -110,6 +122,16 @@ class _Work:
     done_action: str = ""
 
 
+def _safe_fingerprint(invoice: Invoice) -> str:
+    """The fingerprint of a document that may be malformed (it must still tell a changed document)."""
+    try:
+        return invoice_fingerprint(invoice)
+    except Exception:  # noqa: BLE001
+        import hashlib
+
+        return hashlib.sha256(repr(invoice).encode("utf-8", "replace")).hexdigest()
+
+
 def chunked(iterable: Iterable, size: int) -> Iterator[list]:
     iterator = iter(iterable)
     while chunk := list(islice(iterator, size)):
@@ -170,6 +192,7 @@ class Engine:
         self.scope = Scope(flow.scope)
         self._catalog: TargetCatalog | None = None
         self._verified_partners: set[str] = set()
+        self._upgrades: list[tuple[SyncDocument, str]] = []  # fingerprints to store in the current format
         self.total: int | None = None
         self.cursor_after: dt.datetime | None = None
         if flow.source is None or flow.target is None:
@@ -262,38 +285,58 @@ class Engine:
             if retrying:
                 self.done.add(invoice.id)
             self.counts.seen += 1
-            if (self.flow.start_date and invoice.issue_date and invoice.issue_date < self.flow.start_date) \
-                    or not self.scope.includes(invoice.kind):
-                self.counts.skipped += 1
-                self._preview(invoice, "skipped")
-                continue
-            fingerprint = invoice_fingerprint(invoice)
-            doc = docs.get(invoice.id)
-            item = _Work(invoice=invoice, doc=doc, fingerprint=fingerprint)
-            if doc is not None:
-                unchanged = doc.source_version == fingerprint
-                if (unchanged and doc.status == DocumentStatus.SYNCED) or (
-                        doc.status == DocumentStatus.SKIPPED and doc.seen_version == fingerprint):
-                    self._preview(invoice, "unchanged")
-                    continue
-                if doc.status == DocumentStatus.PENDING and doc.pending_version:
-                    item.action = "bind"  # a previous run may have created it: ask the target first
-                elif doc.target_entry_id:
-                    if doc.target_state == "posted":
-                        if unchanged:
-                            self._preview(invoice, "unchanged")
-                            continue
-                        item.problem = DocumentProblem(
-                            catalogue.POSTED_ENTRY_CHANGED,
-                            f"Invoice {invoice.number} changed after its entry {doc.target_number or doc.target_entry_id} "
-                            "was posted in accounting.", details={"entry": doc.target_entry_id})
-                    else:
-                        item.action = "update"
-            work.append(item)
+            try:
+                item = self._classify_one(invoice, docs.get(invoice.id))
+            except Exception as exc:  # noqa: BLE001 - one document never stops the flow
+                logger.warning("classifying invoice %s failed", invoice.id, exc_info=True)
+                item = _Work(invoice=invoice, doc=docs.get(invoice.id), fingerprint=_safe_fingerprint(invoice),
+                             problem=unexpected_problem(invoice, "reading it", exc))
+            if item is not None:
+                work.append(item)
         return work
+
+    def _classify_one(self, invoice: Invoice, doc: SyncDocument | None) -> _Work | None:
+        """What to do with one document (None: nothing, it is skipped or unchanged)."""
+        try:
+            validate_invoice(invoice)
+        except DocumentProblem as problem:
+            return _Work(invoice=invoice, doc=doc, fingerprint=_safe_fingerprint(invoice), problem=problem)
+        if (self.flow.start_date and invoice.issue_date < self.flow.start_date) or not self.scope.includes(invoice.kind):
+            self.counts.skipped += 1
+            self._preview(invoice, "skipped")
+            return None
+        fingerprint = invoice_fingerprint(invoice)
+        item = _Work(invoice=invoice, doc=doc, fingerprint=fingerprint)
+        if doc is not None:
+            unchanged = same_version(doc.source_version, invoice, fingerprint)
+            if unchanged and doc.source_version != fingerprint:
+                self._upgrades.append((doc, fingerprint))  # same document, stored in an older format
+            if (unchanged and doc.status == DocumentStatus.SYNCED) or (
+                    doc.status == DocumentStatus.SKIPPED and same_version(doc.seen_version, invoice, fingerprint)):
+                self._preview(invoice, "unchanged")
+                return None
+            if doc.status == DocumentStatus.PENDING and doc.pending_version:
+                item.action = "bind"  # a previous run may have created it: ask the target first
+            elif doc.target_entry_id:
+                if doc.target_state == "posted":
+                    if unchanged:
+                        self._preview(invoice, "unchanged")
+                        return None
+                    item.problem = DocumentProblem(
+                        catalogue.POSTED_ENTRY_CHANGED,
+                        f"Invoice {invoice.number} changed after its entry {doc.target_number or doc.target_entry_id} "
+                        "was posted in accounting.", details={"entry": doc.target_entry_id})
+                else:
+                    item.action = "update"
+        return item
 
     def _process_batch(self, invoices: list[Invoice], retrying: bool = False) -> None:
         work = self._classify(invoices, retrying)
+        if self._upgrades and not self.dry_run:
+            for doc, fingerprint in self._upgrades:
+                doc.source_version = fingerprint
+            bulk_set([doc for doc, _ in self._upgrades], ["source_version"])
+        self._upgrades = []
         if work:
             ready = [w for w in work if w.problem is None]
             self._precheck(ready)
@@ -321,6 +364,9 @@ class Engine:
                 precheck(item.invoice, self.settings, catalog)
             except DocumentProblem as problem:
                 item.problem = problem
+            except Exception as exc:  # noqa: BLE001 - one document never stops the flow
+                logger.warning("checking invoice %s failed", item.invoice.id, exc_info=True)
+                item.problem = unexpected_problem(item.invoice, "checking its amounts and mappings", exc)
 
     def _attachments(self, items: list[_Work]) -> None:
         for item in items:
@@ -336,11 +382,34 @@ class Engine:
                     item.problem = DocumentProblem(catalogue.PDF, f"The file of invoice {invoice.number} cannot be read: {exc}",
                                                    provider_message=exc.provider_message)
                     continue
+                except ConnectorError:
+                    raise  # temporary: the run stops and the document is checked again next time
+                except Exception as exc:  # noqa: BLE001 - one document never stops the flow
+                    logger.warning("reading the file of invoice %s failed", invoice.id, exc_info=True)
+                    item.problem = unexpected_problem(invoice, "reading its file", exc)
+                    continue
             if attachment is None and not self.flow.sync_without_attachment:
                 item.waiting = True
             item.attachment = attachment
 
     def _partners(self, items: list[_Work]) -> None:
+        """Third parties for the batch at once; if that fails unexpectedly, one document at a time, so that
+        only the documents whose third party is the problem end in error."""
+        try:
+            self._partners_for(items)
+        except ConnectorError:
+            raise
+        except Exception:  # noqa: BLE001
+            logger.warning("matching the third parties of a batch failed; trying one by one", exc_info=True)
+            for item in items:
+                try:
+                    self._partners_for([item])
+                except ConnectorError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one document never stops the flow
+                    item.problem = unexpected_problem(item.invoice, "matching its third party", exc)
+
+    def _partners_for(self, items: list[_Work]) -> None:
         flow = self.flow
         needed: dict[str, Partner] = {}
         for item in items:
@@ -415,6 +484,10 @@ class Engine:
         except ValueError as exc:  # unbalanced: never leaves the hub
             item.problem = DocumentProblem(catalogue.AMOUNT_VALIDATION, f"The entry would not balance: {exc}")
             return
+        except Exception as exc:  # noqa: BLE001 - one document never stops the flow
+            logger.warning("building the entry of invoice %s failed", item.invoice.id, exc_info=True)
+            item.problem = unexpected_problem(item.invoice, "building its entry", exc)
+            return
         item.entry.attachment = item.attachment
 
     # --- dry run -----------------------------------------------------------------------------
@@ -450,7 +523,7 @@ class Engine:
                 existing = found.get(item.doc.reference)
                 if existing is None:
                     item.action = "create"
-                elif item.doc.pending_version == item.fingerprint:
+                elif same_version(item.doc.pending_version, item.invoice, item.fingerprint):
                     self._take_result(item, existing, "linked")
                 elif existing.state == "draft":
                     item.action, item.doc.target_entry_id = "update", existing.entry_id
@@ -462,7 +535,16 @@ class Engine:
         post = not self.flow.create_as_draft
         if creates:
             self._ensure_still_owner()
-            results = self.target.create_entries([w.entry for w in creates], post=post)
+            try:
+                results = self.target.create_entries([w.entry for w in creates], post=post)
+            except ConnectorError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - say which invoices, keep them pending
+                numbers = ", ".join(w.invoice.number or w.invoice.id for w in creates[:10])
+                raise RunAborted(
+                    f"Sending the entries of invoices {numbers}{' and others' if len(creates) > 10 else ''} failed "
+                    f"unexpectedly ({type(exc).__name__}). They stay pending: the next run asks accounting for them "
+                    "before sending anything, so none is booked twice.") from exc
             _failpoint("after_target_create")
             for item, result in zip(creates, results):
                 self._take_result(item, result, "created")
@@ -493,14 +575,16 @@ class Engine:
 
     def _doc_fields(self, item: _Work, doc: SyncDocument) -> None:
         invoice = item.invoice
-        doc.source_number = invoice.number[:128]
+        doc.source_number = str(invoice.number or "")[:128]
         doc.kind = str(invoice.kind)
-        doc.is_credit_note = invoice.is_credit_note
-        doc.partner_name = (invoice.partner.name if invoice.partner else "")[:200]
-        doc.issue_date = invoice.issue_date
-        doc.total_amount = invoice.total_amount
-        doc.currency = invoice.currency[:3]
-        doc.source_updated_at = invoice.updated_at
+        doc.is_credit_note = bool(invoice.is_credit_note)
+        doc.partner_name = str(invoice.partner.name if invoice.partner else "")[:200]
+        # What the hub stores must fit its columns even when the document is malformed.
+        doc.issue_date = invoice.issue_date if isinstance(invoice.issue_date, dt.date) else None
+        total = usable_amount(invoice.total_amount)
+        doc.total_amount = total.quantize(Decimal("0.01")) if total is not None else None
+        doc.currency = str(invoice.currency or "")[:3]
+        doc.source_updated_at = invoice.updated_at if isinstance(invoice.updated_at, dt.datetime) else None
         doc.last_run = self.run
         doc.updated_at = timezone.now()
 

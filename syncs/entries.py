@@ -5,8 +5,9 @@ a purchase invoice, the other way round for credit notes); a negative amount goe
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from integration_hub.connectors.types import (
     CENT,
@@ -329,3 +330,69 @@ def precheck(invoice: Invoice, settings: FlowSettings, catalog: TargetCatalog) -
     """The checks that need no third party, run before any partner is matched or created."""
     _Builder(invoice, settings, catalog).build(partner_target_id="0", partner_name=invoice.partner.name
                                                 if invoice.partner else "", reference="precheck")
+
+
+#: The largest amount any accounting tool here books: 13 digits before the point (and what the hub stores).
+MAX_AMOUNT = Decimal("1e13")
+
+
+def usable_amount(value) -> Decimal | None:
+    """``value`` as a finite Decimal within MAX_AMOUNT, else None (NaN, infinite, huge, not a number)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    if not number.is_finite() or abs(number) >= MAX_AMOUNT:
+        return None
+    return number
+
+
+def _amounts(invoice: Invoice):
+    """(label, value) of every number of the invoice that ends up in an entry."""
+    yield "untaxed amount", invoice.untaxed_amount
+    yield "tax amount", invoice.tax_amount
+    yield "total", invoice.total_amount
+    if invoice.exchange_rate is not None:
+        yield "exchange rate", invoice.exchange_rate
+    for index, line in enumerate(invoice.lines or [], start=1):
+        for name in ("quantity", "unit_price", "untaxed_amount", "tax_amount", "discount_amount"):
+            yield f"line {index} {name.replace('_', ' ')}", getattr(line, name)
+        if line.tax_rate is not None:
+            yield f"line {index} tax rate", line.tax_rate
+    for tax in invoice.taxes or []:
+        yield f"tax {tax.tax_code} base", tax.base
+        yield f"tax {tax.tax_code} amount", tax.amount
+
+
+def validate_invoice(invoice: Invoice) -> None:
+    """The checks on the document itself, before anything else looks at it: DocumentProblem when it fails.
+
+    Each failure is its own catalogued code, naming the invoice and the field, so one malformed
+    document becomes an error on that document instead of a traceback that stops the run.
+    """
+    number = invoice.number or f"#{invoice.id}"
+    unreadable = (invoice.extra or {}).get("unreadable")
+    if unreadable:
+        raise DocumentProblem(catalogue.UNREADABLE, f"Invoice {number} could not be read: {unreadable}")
+    if not isinstance(invoice.issue_date, dt.date):
+        raise DocumentProblem(catalogue.DATE_VALIDATION, f"Invoice {number} has no invoice date.")
+    for label, value in _amounts(invoice):
+        if usable_amount(value) is None:
+            shown = str(value)[:40]
+            raise DocumentProblem(catalogue.AMOUNT_OUT_OF_RANGE,
+                                  f"Invoice {number}: the {label} ({shown}) is not a usable amount "
+                                  "(not a number, infinite, or more than 13 digits).")
+    if invoice.partner is not None and not (invoice.partner.name or "").strip():
+        raise DocumentProblem(catalogue.PARTNER_VALIDATION,
+                              f"Invoice {number}: its customer or supplier has no name; a nameless third party "
+                              "cannot be booked.")
+
+
+def unexpected_problem(invoice: Invoice, stage: str, error: Exception) -> DocumentProblem:
+    """What an unforeseen exception while handling one document becomes: an error on that document."""
+    detail = str(error).splitlines()[0][:300] if str(error) else ""
+    return DocumentProblem(catalogue.UNEXPECTED,
+                           f"Invoice {invoice.number or '#' + str(invoice.id)}: unexpected {type(error).__name__} "
+                           f"while {stage}{': ' + detail if detail else ''}.")

@@ -1,4 +1,15 @@
-"""A stable fingerprint of everything in an invoice that affects its entry."""
+"""A stable fingerprint of what, in an invoice, changes its entry, and only that.
+
+- The third party counts by what the entry carries (its id, its name in the labels, its own
+  accounts), not by its address, e-mail or identifiers: a new e-mail is no reason to flag a
+  posted entry or rewrite a draft.
+- The tax summary is compared as a set: the order in which a source returns tax rows (Tryton
+  gives none) never makes a document look changed.
+
+Fingerprints carry their format (``v2:...``). A stored fingerprint of the first format (no
+prefix) is compared with the first format's formula, so an upgrade of the hub does not make
+every synced document look changed; the engine then stores the new one.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,25 +18,56 @@ import hashlib
 import json
 from decimal import Decimal
 
-from integration_hub.connectors.types import Invoice
+from integration_hub.connectors.types import Invoice, Partner
 
+FORMAT = "v2"
 IGNORED = {"updated_at", "version", "raw_state", "extra"}  # extra: links that change, facts not booked
+PARTNER_FIELDS = ("id", "name", "auxiliary_account", "receivable_account", "payable_account")
 
 
-def _plain(value):
+def _plain(value, *, legacy: bool = False):
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
+    if isinstance(value, Partner) and not legacy:
+        return {name: _plain(getattr(value, name)) for name in PARTNER_FIELDS}
     if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name not in IGNORED}
+        plain = {f.name: _plain(getattr(value, f.name), legacy=legacy) for f in dataclasses.fields(value)
+                 if f.name not in IGNORED}
+        if isinstance(value, Invoice) and not legacy:
+            plain["taxes"] = sorted(plain.get("taxes") or [], key=lambda t: json.dumps(t, sort_keys=True))
+        return plain
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, legacy=legacy) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, legacy=legacy) for k, v in value.items()}
     return value
 
 
+def _digest(payload) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def invoice_fingerprint(invoice: Invoice) -> str:
-    payload = json.dumps(_plain(invoice), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return f"{FORMAT}:{_digest(_plain(invoice))}"
+
+
+def legacy_fingerprint(invoice: Invoice) -> str:
+    """The first format: every field, the tax rows in the order the source gave them."""
+    return _digest(_plain(invoice, legacy=True))
+
+
+def same_version(stored: str, invoice: Invoice, current: str) -> bool:
+    """Does the stored fingerprint describe the same document as ``current`` (of ``invoice``)?"""
+    if not stored:
+        return False
+    if stored == current:
+        return True
+    if ":" not in stored:  # the first format
+        return stored == legacy_fingerprint(invoice)
+    return False
+
+
+__all__ = ["FORMAT", "invoice_fingerprint", "legacy_fingerprint", "same_version"]

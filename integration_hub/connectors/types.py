@@ -151,6 +151,21 @@ class Invoice:
     extra: dict = field(default_factory=dict)  # source facts that travel along (file link, card, project...)
 
 
+def unreadable_invoice(record_id: str, *, reason: str, number: str = "", kind: str = "purchase",
+                       updated_at: dt.datetime | None = None) -> Invoice:
+    """A stand-in for a source record a connector could not map: the engine turns it into an error on that
+    document (ERROR_SYNC_INVOICE_UNREADABLE) and goes on with the others."""
+    return Invoice(id=str(record_id), number=str(number or ""), kind=InvoiceKind(kind), issue_date=None,  # type: ignore[arg-type]
+                   currency="", lines=[], untaxed_amount=ZERO, tax_amount=ZERO, total_amount=ZERO,
+                   updated_at=updated_at or dt.datetime.now(dt.timezone.utc), extra={"unreadable": reason[:300]})
+
+
+def describe_failure(error: Exception) -> str:
+    """A short, readable account of why a record could not be mapped (never a traceback)."""
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}{': ' + text if text else ''}"
+
+
 @dataclass
 class Attachment:
     filename: str

@@ -155,3 +155,18 @@ def test_oauth_tokens_are_refreshed_once_for_many_threads_and_a_refused_refresh_
     store.credentials["expires_at"] = 0
     with pytest.raises(NeedsReauthorization):
         FactorialConnector({}, auth_kind="oauth2", token_store=store).list_tax_rates()
+
+
+def test_a_document_factorial_returns_malformed_is_listed_as_unreadable_and_the_listing_goes_on(sandbox, factorial):
+    good = documents(sandbox)
+    model = dict(good[0])
+    model.pop("id", None)
+    model.update(document_number="BROKEN-1", document_date="31/12/2026", total_amount_cents="lots")
+    broken = sandbox.state.add("finance/financial_documents", model)
+    try:
+        listed = {i.id: i for i in factorial.list_invoices(since=None, scope=Scope.ALL)}
+    finally:
+        sandbox.state.data["finance/financial_documents"].pop(str(broken["id"]), None)
+    stand_in = listed[f"fd-{broken['id']}"]
+    assert stand_in.number == "BROKEN-1" and "ValueError" in stand_in.extra["unreadable"]
+    assert {f"fd-{d['id']}" for d in good} <= set(listed)

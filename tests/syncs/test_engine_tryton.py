@@ -186,3 +186,39 @@ def test_a_worker_killed_mid_run_then_retried_leaves_exactly_one_entry_per_invoi
     assert SyncDocument.objects.filter(flow=tryton_flow, status=DocumentStatus.SYNCED).count() == expected
     # the batch Tryton had created when the first worker died was found there, not created again
     assert DocumentOutcome.objects.filter(run__flow=tryton_flow, action="linked").count() >= 1
+
+
+def _tryton_sql(peer, database: str, sql: str, params: tuple = ()):
+    """Change a Tryton database behind Tryton's back: what a broken import or a buggy module can leave."""
+    if peer.backend == "postgresql":
+        from integration_hub.peers.tryton import pg_execute
+
+        return pg_execute([(sql, params)], dbname=database, fetch=sql.lstrip().upper().startswith("SELECT"))
+    import sqlite3
+
+    with sqlite3.connect(str(peer.sqlite_dir / f"{database}.sqlite")) as conn:
+        return conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+
+@pytest.mark.django_db
+def test_a_tryton_invoice_that_lost_its_date_is_an_error_on_it_and_the_others_still_sync(
+        tryton_flow, tryton_peer, tryton_invoicing_db, tryton_accounting_db):
+    source_db, seeded = tryton_invoicing_db
+    victim = seeded["invoices"][1]
+    rows = _tryton_sql(tryton_peer, source_db, "SELECT invoice_date, accounting_date FROM account_invoice WHERE number = %s",
+                       (victim["number"],))
+    saved = rows[0]
+    _tryton_sql(tryton_peer, source_db,
+                "UPDATE account_invoice SET invoice_date = NULL, accounting_date = NULL WHERE number = %s",
+                (victim["number"],))
+    try:
+        run = run_flow(tryton_flow)
+    finally:
+        _tryton_sql(tryton_peer, source_db, "UPDATE account_invoice SET invoice_date = %s, accounting_date = %s "
+                    "WHERE number = %s", (saved[0], saved[1], victim["number"]))
+    assert run.status == RunStatus.PARTIAL, run.message
+    error = SyncError.objects.get(flow=tryton_flow)
+    assert (error.code, error.document.source_number) == (catalogue.DATE_VALIDATION, victim["number"])
+    assert victim["number"] in error.message
+    assert run.synced_count == len(seeded["invoices"]) - 1
+    assert len(hub_moves(tryton_peer, tryton_accounting_db)) == len(seeded["invoices"]) - 1

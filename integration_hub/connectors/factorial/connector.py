@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Iterator, Sequence
 
 from integration_hub.connectors.base import AuthKind, CheckResult, SourceConnector, hub_setting
@@ -12,7 +13,18 @@ from integration_hub.connectors.factorial.provider import PROVIDER
 from integration_hub.connectors.files import check_readable, guess_content_type
 from integration_hub.connectors.http import HubSession
 from integration_hub.connectors.oauth import MemoryTokenStore, OAuthClient, OAuthTokens
-from integration_hub.connectors.types import Account, Attachment, Invoice, Partner, Scope, TaxRate
+from integration_hub.connectors.types import (
+    Account,
+    Attachment,
+    Invoice,
+    Partner,
+    Scope,
+    TaxRate,
+    describe_failure,
+    unreadable_invoice,
+)
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "2026-10-01"
 DEFAULT_BASE_URL = "https://api.factorialhr.com"
@@ -155,6 +167,14 @@ class FactorialConnector(SourceConnector):
     def _map_document(self, row: dict) -> Invoice | None:
         if row.get("status") == "processing" or row.get("duplicate_financial_document_id"):
             return None  # Factorial is still reading the file, or it is a duplicate upload it detected
+        try:
+            return self._map_document_row(row)
+        except Exception as exc:  # noqa: BLE001 - one document never stops the listing
+            logger.warning("Factorial document %s could not be mapped", row.get("id"), exc_info=True)
+            return unreadable_invoice(f"{mapper.FD_PREFIX}{row.get('id')}", reason=describe_failure(exc),
+                                      number=str(row.get("document_number") or row.get("number") or ""))
+
+    def _map_document_row(self, row: dict) -> Invoice:
         entity = self.legal_entity()
         return mapper.financial_document(
             row, company_tax_id=(entity.get("tin") or "").replace(" ", "").upper(),
@@ -164,7 +184,12 @@ class FactorialConnector(SourceConnector):
     def _map_expense(self, row: dict) -> Invoice | None:
         if row.get("status") not in mapper.POSTABLE_EXPENSE_STATUSES:
             return None
-        return mapper.expense(row, accounts=self._ledger_accounts(), rate_ids=self._rate_ids())
+        try:
+            return mapper.expense(row, accounts=self._ledger_accounts(), rate_ids=self._rate_ids())
+        except Exception as exc:  # noqa: BLE001 - one expense never stops the listing
+            logger.warning("Factorial expense %s could not be mapped", row.get("id"), exc_info=True)
+            return unreadable_invoice(f"{mapper.EXPENSE_PREFIX}{row.get('id')}", reason=describe_failure(exc),
+                                      number=str(row.get("document_number") or f"EXP-{row.get('id')}"))
 
     def list_invoices(self, *, since: dt.datetime | None, scope: Scope, page_size: int = 100) -> Iterator[Invoice]:
         scope = Scope(scope)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import replace
 from decimal import Decimal
 from typing import Iterator, Sequence
@@ -25,7 +26,11 @@ from integration_hub.connectors.types import (
     Scope,
     TaxRate,
     VatCode,
+    describe_failure,
+    unreadable_invoice,
 )
+
+logger = logging.getLogger(__name__)
 
 INVOICE_FIELDS = ["number", "type", "invoice_date", "accounting_date", "currency.code", "party", "journal.code",
                   "untaxed_amount", "tax_amount", "total_amount", "state", "write_date", "create_date", "lines",
@@ -513,9 +518,15 @@ class TrytonConnector(SourceConnector, TargetConnector):
         invoices = []
         for row in rows:
             has_file = f"account.invoice,{row['id']}" in with_files or row.get("type") == "out"
-            invoices.append(mapper.invoice_from_tryton(
-                row, by_invoice.get(row["id"], []), taxes_by_invoice.get(row["id"], []),
-                partners.get(row.get("party")), tree, has_file))
+            try:
+                invoices.append(mapper.invoice_from_tryton(
+                    row, by_invoice.get(row["id"], []), taxes_by_invoice.get(row["id"], []),
+                    partners.get(row.get("party")), tree, has_file))
+            except Exception as exc:  # noqa: BLE001 - one invoice never stops the listing
+                logger.warning("Tryton invoice %s could not be mapped", row.get("id"), exc_info=True)
+                invoices.append(unreadable_invoice(
+                    str(row["id"]), reason=describe_failure(exc), number=str(row.get("number") or ""),
+                    kind="sale" if row.get("type") == "out" else "purchase"))
         return invoices
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
