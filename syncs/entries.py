@@ -268,6 +268,8 @@ class _Builder:
 
         all_rows = [partner_row, *rows]
         self.convert_currency(all_rows)
+        # A rounding that comes to nothing once in cents is no line at all.
+        all_rows = [row for row in all_rows if not (row[5] == "rounding" and row[1] == 0)]
         name = partner_name or invoice.partner.name
         everything = _join([d for d in (r[2] for r in rows if r[5] == "line")])
         lines = []

@@ -1,6 +1,9 @@
 """Files that come with documents: what kind they are, and whether they are what they claim to be."""
 from __future__ import annotations
 
+import io
+import logging
+
 from integration_hub.connectors.errors import PermanentError
 from integration_hub.connectors.types import Attachment
 
@@ -23,15 +26,35 @@ def guess_content_type(filename: str, content: bytes, declared: str = "") -> str
     return declared or "application/octet-stream"
 
 
+def pdf_problem(content: bytes) -> str:
+    """Why ``content`` is not a PDF a person can open ("" when it is): read by a real PDF parser (pypdf),
+    so a file that only starts like a PDF does not pass."""
+    if not content.startswith(PDF_MAGIC):
+        return "it does not start like a PDF"
+    import pypdf  # noqa: PLC0415 - only needed when a file is checked
+
+    pypdf_logger = logging.getLogger("pypdf")
+    level = pypdf_logger.level
+    pypdf_logger.setLevel(logging.ERROR)  # its warnings about sloppy files are not ours to log
+    try:
+        pages = len(pypdf.PdfReader(io.BytesIO(content), strict=False).pages)
+    except Exception as exc:  # noqa: BLE001 - any parser failure means the file cannot be opened
+        return f"a PDF reader cannot open it ({type(exc).__name__}: {str(exc)[:120]})"
+    finally:
+        pypdf_logger.setLevel(level)
+    return "" if pages else "it has no page"
+
+
 def check_readable(attachment: Attachment, *, provider: str) -> Attachment:
     """The attachment itself, or AttachmentUnreadable saying what is wrong with it."""
     content = attachment.content or b""
     name = attachment.filename
     if not content:
         raise AttachmentUnreadable(f"the file {name!r} is empty", provider=provider)
-    if attachment.content_type == "application/pdf" and not content.startswith(PDF_MAGIC):
-        raise AttachmentUnreadable(f"the file {name!r} is not a valid PDF", provider=provider,
-                                   provider_message=f"it starts with {content[:20]!r}")
+    if attachment.content_type == "application/pdf":
+        problem = pdf_problem(content)
+        if problem:
+            raise AttachmentUnreadable(f"the file {name!r} is not a valid PDF: {problem}", provider=provider)
     if attachment.content_type.startswith("application/vnd.oasis") and not content.startswith(ZIP_MAGIC):
         raise AttachmentUnreadable(f"the file {name!r} is not a valid document", provider=provider)
     return attachment

@@ -29,6 +29,8 @@ import random
 import sys
 from decimal import Decimal
 
+from integration_hub.pdfs import make_pdf  # standard library only, like this script
+
 RESULT_MARKER = "HUB_TRYTON_SETUP_RESULT="
 
 # Accounts of the French chart (account_fr) that the hub cares about.
@@ -666,8 +668,7 @@ def set_account_state(cfg, *, code: str, closed: bool | None = None,
             "start_date": _iso(account.start_date), "end_date": _iso(account.end_date)}
 
 
-GOOD_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+GOOD_PDF = make_pdf(["Imprimerie du Salon SARL", "Affiches salon - facture"])
 
 
 def add_problem_invoices(cfg, *, day: str | None = None) -> dict:

@@ -170,3 +170,20 @@ def test_a_document_factorial_returns_malformed_is_listed_as_unreadable_and_the_
     stand_in = listed[f"fd-{broken['id']}"]
     assert stand_in.number == "BROKEN-1" and "ValueError" in stand_in.extra["unreadable"]
     assert {f"fd-{d['id']}" for d in good} <= set(listed)
+
+
+def test_a_file_that_only_starts_like_a_pdf_is_refused_in_words_not_bytes(sandbox, factorial):
+    invoices = {i.id: i for i in factorial.list_invoices(since=None, scope=Scope.ALL)}
+    document = invoices["fd-120001"]
+    stored = next(f for f in sandbox.state.files.values() if f["filename"] == "BV00068115.pdf")
+    original = stored["content"]
+    stored["content"] = b"%PDF-1.4"
+    try:
+        with pytest.raises(PermanentError) as refused:
+            factorial.get_attachment(document)
+    finally:
+        stored["content"] = original
+    message = str(refused.value) + (refused.value.provider_message or "")
+    assert "not a valid PDF" in message and "a PDF reader cannot open it" in message
+    assert "b'" not in message and "\\x" not in message
+    assert factorial.get_attachment(document).content == original  # the real file still passes

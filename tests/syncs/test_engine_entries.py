@@ -177,3 +177,14 @@ def test_an_account_number_padded_with_zeros_finds_the_short_account(flow, books
     sync(flow)
     expense_line = next(l for l in only_entry(target).lines if l.vat_role == "base")
     assert expense_line.account_number == "6071"
+
+
+def test_a_rounding_that_comes_to_less_than_a_cent_writes_no_zero_line(flow, books, sync):
+    source, target = books
+    sub_cent = invoice(lines=[line("Widget", "100.004", vat="20.00")], total="120.00")
+    add(source, sub_cent)
+    sync(flow)
+    entry = only_entry(target)
+    assert all(l.debit or l.credit for l in entry.lines), rows(entry)
+    assert "658" not in {l.account_number for l in entry.lines} and "758" not in {l.account_number for l in entry.lines}
+    assert entry.total_debit == entry.total_credit == D("120.00")
