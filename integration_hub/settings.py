@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "rules",
     "tenants",
     "mappings",
+    "imports",  # previews of large admin imports, computed by the worker
     "syncs",
     "sandboxes",
 ]
@@ -269,6 +270,8 @@ IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False
 # An import larger than this is refused before it is read; one with more rows, before any row is checked.
 HUB_IMPORT_MAX_BYTES = env.int("HUB_IMPORT_MAX_BYTES", default=2 * 1024 * 1024)
 HUB_IMPORT_MAX_ROWS = env.int("HUB_IMPORT_MAX_ROWS", default=1000)
+# An import with more rows than this is previewed by the worker, with a progress bar, rather than in the request.
+HUB_IMPORT_INLINE_ROWS = env.int("HUB_IMPORT_INLINE_ROWS", default=200)
 
 # --- Factorial ---------------------------------------------------------------------------------
 HUB_FACTORIAL_API_VERSION = env.str("HUB_FACTORIAL_API_VERSION", default="2026-10-01")  # pinned in one place

@@ -23,6 +23,11 @@ class LabelOption(models.TextChoices):
     PARTNER_AND_NUMBER = "partner_and_number", "Third-party name + invoice number on all lines"
 
 
+class BookingDate(models.TextChoices):
+    ACCOUNTING = "accounting", "The accounting date when the invoicing tool has one, else the invoice date"
+    INVOICE = "invoice", "Always the invoice date"
+
+
 class JournalMode(models.TextChoices):
     BY_KIND = "by_kind", "One sales journal and one purchase journal"
     BY_SOURCE_JOURNAL = "by_source_journal", "Map each journal of the invoicing tool"
@@ -55,6 +60,8 @@ class Flow(models.Model):
         default=True, help_text="When off, invoices without a PDF wait until the PDF is added in the invoicing tool.")
     scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.ALL)
     label_option = models.CharField(max_length=40, choices=LabelOption.choices, default=LabelOption.PARTNER_THEN_DESCRIPTION)
+    booking_date = models.CharField(max_length=20, choices=BookingDate.choices, default=BookingDate.ACCOUNTING,
+                                    help_text="Which date of the invoice its entry is booked on (and so its VAT period).")
     separate_discounts = models.BooleanField(default=False, help_text="Book discounts on their own accounts.")
     journal_mode = models.CharField(max_length=30, choices=JournalMode.choices, default=JournalMode.BY_KIND)
     rounding_tolerance = models.DecimalField(

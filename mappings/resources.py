@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from import_export import fields, resources, widgets
 
+from integration_hub.admin_io import InertDiff
 from integration_hub.connectors.errors import ConnectorError
 from mappings.models import Flow, JournalMapping, VatMapping
 from tenants.policy import tenants_where
@@ -23,12 +24,26 @@ class TargetLists:
 
     def __init__(self):
         self._lists: dict[tuple[int, str], object] = {}
+        self._flows: dict[int, Flow] = {}
 
     def get(self, flow: Flow, name: str):
         key = (flow.pk, name)
         if key not in self._lists:
             self._lists[key] = self._fetch(flow, name)
+            self._flows[flow.pk] = flow
         return self._lists[key]
+
+    def problems(self) -> list[str]:
+        """One message per list that could not be fetched (the tool did not answer, the flow has none)."""
+        messages = []
+        for (flow_pk, name), found in self._lists.items():
+            if isinstance(found, Exception):
+                flow = self._flows[flow_pk]
+                message = (f"The accounting tool of flow “{flow.name}” ({flow.target or 'none connected'}) could not "
+                           f"be asked for its {name.replace('_', ' ')}: {found}.")
+                if message not in messages:
+                    messages.append(message)
+        return messages
 
     @staticmethod
     def _fetch(flow: Flow, name: str):
@@ -67,7 +82,21 @@ class ScopedFlowWidget(widgets.ForeignKeyWidget):
             raise ValueError(f"No such flow: {value}") from None
 
 
-class ScopedResource(resources.ModelResource):
+class CheckedResource(resources.ModelResource):
+    """A resource whose rows are checked against the accounting tool's live lists (``self.lists``)."""
+
+    lists: TargetLists
+
+    @classmethod
+    def get_diff_class(cls):
+        return InertDiff  # the preview's diff without inline styles (Content-Security-Policy)
+
+    def import_problems(self) -> list[str]:
+        """What kept rows from being checked at all; a preview computed in the worker ends with these."""
+        return self.lists.problems()
+
+
+class ScopedResource(CheckedResource):
     def __init__(self, user=None, **kwargs):
         super().__init__(**kwargs)
         self.user = user
@@ -138,7 +167,7 @@ class JournalMappingResource(ScopedResource):
         super().validate_instance(instance, errors, validate_unique)
 
 
-class FlowAccountsResource(resources.ModelResource):
+class FlowAccountsResource(CheckedResource):
     """The account mappings of flows (one row per flow); rows only update existing flows."""
 
     class Meta:

@@ -130,6 +130,15 @@ TARGET_REJECTED = _add(
                "locked fiscal year, a missing setting). Fix it, then retry the invoice.",
 )
 
+PERIOD_CLOSED = _add(
+    "PERIOD_CLOSED",
+    title="Accounting period closed",
+    description="The entry's date falls in a period (or fiscal year) of the accounting tool that is closed, "
+                "locked or was never created, so the entry cannot be booked there.",
+    resolution="Re-open the period in the accounting tool (or create the fiscal year), or, if the period is "
+               "closed for good, book the invoice by hand in an open period and mark this error resolved. The "
+               "flow's Configuration step says which date entries are booked on.",
+)
 DATE_VALIDATION = _add(
     "DATE_VALIDATION",
     title="Invoice without a valid date",

@@ -30,6 +30,7 @@ from integration_hub.connectors.errors import (
     ConnectorError,
     NeedsReauthorization,
     NotFound,
+    PeriodClosed,
     PermanentError,
 )
 from integration_hub.connectors.http import CallLog
@@ -151,6 +152,7 @@ def flow_settings(flow: Flow) -> FlowSettings:
     return FlowSettings(
         flow_id=flow.pk,
         label_option=flow.label_option,
+        booking_date=flow.booking_date,
         separate_discounts=flow.separate_discounts,
         journal_mode=flow.journal_mode,
         tolerance=flow.rounding_tolerance,
@@ -569,6 +571,11 @@ class Engine:
         if isinstance(error, ConnectorError) and error.retryable:
             raise error  # temporary: stop the run, the document stays pending and is checked next time
         provider_message = getattr(error, "provider_message", "") or ""
+        if isinstance(error, PeriodClosed):
+            return DocumentProblem(catalogue.PERIOD_CLOSED,
+                                   f"The entry of invoice {item.invoice.number} is dated "
+                                   f"{item.entry.date.isoformat() if item.entry else '?'}, in a period that is not "
+                                   f"open in accounting: {error}", provider_message=provider_message)
         return DocumentProblem(catalogue.TARGET_REJECTED,
                                f"The accounting tool refused the entry of invoice {item.invoice.number}: {error}",
                                provider_message=provider_message)

@@ -41,6 +41,7 @@ class FlowSettings:
 
     flow_id: int
     label_option: str = "partner_then_description"
+    booking_date: str = "accounting"  # "accounting": the source's accounting date when it has one; "invoice"
     separate_discounts: bool = False
     journal_mode: str = "by_kind"
     tolerance: Decimal = Decimal("0.05")
@@ -279,11 +280,17 @@ class _Builder:
             lines.append(EntryLine(account_number=account, debit=debit, credit=credit, label=label,
                                    partner_id=partner_target_id if line_kind == "partner" else "",
                                    vat_code_id=vat_id, vat_role=vat_role))
-        entry = JournalEntry(reference=reference, journal_id=journal_id, date=invoice.issue_date,
+        entry = JournalEntry(reference=reference, journal_id=journal_id, date=self.booking_date(),
                              label=_clip(f"{invoice.number} {name}"), lines=lines, currency=settings.base_currency,
                              source_number=invoice.number, kind=self.kind)
         entry.check_balanced()
         return entry
+
+    def booking_date(self):
+        """The day the entry is booked on, and so its period: the flow says which of the invoice's dates."""
+        if self.settings.booking_date == "accounting" and self.invoice.accounting_date:
+            return self.invoice.accounting_date
+        return self.invoice.issue_date
 
     def normal_side(self) -> str:
         side = "credit" if self.kind == "sale" else "debit"

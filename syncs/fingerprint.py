@@ -23,6 +23,7 @@ from integration_hub.connectors.types import Invoice, Partner
 FORMAT = "v2"
 IGNORED = {"updated_at", "version", "raw_state", "extra"}  # extra: links that change, facts not booked
 PARTNER_FIELDS = ("id", "name", "auxiliary_account", "receivable_account", "payable_account")
+LEGACY_ABSENT = {"accounting_date"}  # fields added after the first format
 
 
 def _plain(value, *, legacy: bool = False):
@@ -34,7 +35,7 @@ def _plain(value, *, legacy: bool = False):
         return {name: _plain(getattr(value, name)) for name in PARTNER_FIELDS}
     if dataclasses.is_dataclass(value):
         plain = {f.name: _plain(getattr(value, f.name), legacy=legacy) for f in dataclasses.fields(value)
-                 if f.name not in IGNORED}
+                 if f.name not in IGNORED and not (legacy and f.name in LEGACY_ABSENT)}
         if isinstance(value, Invoice) and not legacy:
             plain["taxes"] = sorted(plain.get("taxes") or [], key=lambda t: json.dumps(t, sort_keys=True))
         return plain
@@ -51,7 +52,8 @@ def _digest(payload) -> str:
 
 
 def invoice_fingerprint(invoice: Invoice) -> str:
-    return f"{FORMAT}:{_digest(_plain(invoice))}"
+    """``v2:`` and 61 hex digits of SHA-256 (244 bits): it fits the 64 characters the hub stores."""
+    return f"{FORMAT}:{_digest(_plain(invoice))[:61]}"
 
 
 def legacy_fingerprint(invoice: Invoice) -> str:

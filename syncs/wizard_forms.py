@@ -5,7 +5,7 @@ import datetime as dt
 
 from django import forms
 
-from mappings.models import Flow, JournalMode, LabelOption, Scope
+from mappings.models import BookingDate, Flow, JournalMode, LabelOption, Scope
 
 NOT_MAPPED = ""
 
@@ -119,11 +119,12 @@ class DiscountsForm(forms.Form):
 class ConfigurationForm(forms.ModelForm):
     class Meta:
         model = Flow
-        fields = ["name", "start_date", "create_as_draft", "sync_without_attachment", "scope", "label_option",
-                  "schedule_minutes", "rounding_tolerance"]
+        fields = ["name", "start_date", "booking_date", "create_as_draft", "sync_without_attachment", "scope",
+                  "label_option", "schedule_minutes", "rounding_tolerance"]
         widgets = {
             "start_date": forms.DateInput(attrs={"type": "date"}),
             "scope": forms.RadioSelect,
+            "booking_date": forms.RadioSelect,
             "label_option": forms.RadioSelect,
             "create_as_draft": forms.RadioSelect(choices=[(False, "No, post them"), (True, "Yes, as drafts")]),
             "sync_without_attachment": forms.RadioSelect(
@@ -131,6 +132,7 @@ class ConfigurationForm(forms.ModelForm):
         }
         labels = {
             "start_date": "Synchronisation start date",
+            "booking_date": "Book each entry on",
             "create_as_draft": "Create entries as drafts?",
             "sync_without_attachment": "Sync invoices without attachment?",
             "scope": "What do you want to synchronise?",
@@ -149,6 +151,7 @@ class ConfigurationForm(forms.ModelForm):
             choices=[(True, "Yes, sync them anyway"), (False, "No, wait until the PDF is there")],
             widget=forms.RadioSelect, label="Sync invoices without attachment?")
         self.fields["scope"].choices = Scope.choices
+        self.fields["booking_date"].choices = BookingDate.choices
         self.fields["label_option"].choices = LabelOption.choices
 
     def clean_start_date(self):

@@ -53,6 +53,10 @@ class PermanentError(ConnectorError):
     """The provider refused the request for a reason retrying will not fix."""
 
 
+class PeriodClosed(PermanentError):
+    """The accounting tool has no open period for the entry's date (closed, locked or never created)."""
+
+
 class NotFound(PermanentError):
     """The object does not exist (any more) in the provider."""
 

@@ -140,6 +140,7 @@ class Invoice:
     updated_at: dt.datetime
     is_credit_note: bool = False  # amounts are stated positive; the flag says which way they go
     due_date: dt.date | None = None
+    accounting_date: dt.date | None = None  # the day the source booked it, when it differs from issue_date
     exchange_rate: Decimal | None = None  # units of base currency per unit of `currency`
     partner_id: str = ""
     partner: Partner | None = None  # None: the source has no such contact (or none was set)

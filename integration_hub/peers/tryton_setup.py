@@ -729,9 +729,55 @@ def add_problem_invoices(cfg, *, day: str | None = None) -> dict:
                          numbers[2]: "PDF", numbers[3]: "synced with its PDF"}}
 
 
+def add_invoice(cfg, *, kind: str = "out", day: str, accounting_day: str | None = None,
+                amount: str = "100.00", tax_key: str | None = None, party_name: str = "Client Daté SARL") -> dict:
+    """One posted invoice, optionally booked on another accounting date; returns it with Tryton's own move."""
+    company = _company()
+    Invoice, Journal, Tax, Party = (_model(n) for n in ("account.invoice", "account.journal", "account.tax",
+                                                         "party.party"))
+    out = kind == "out"
+    tax_key = tax_key or ("tva_vente_biens_taux_normal" if out else "tva_achat_biens_taux_normal")
+    template_ids = _tax_template_xml_ids(cfg)
+    taxes = {template_ids.get(t.template.id): t for t in Tax.find([("parent", "=", None)]) if t.template}
+    journal, = Journal.find([("type", "=", "revenue" if out else "expense")], limit=1)
+    party = Party(name=party_name)
+    party.save()
+    invoice_date = _parse_date(day)
+    values = {
+        "type": kind, "company": company.id, "party": party.id, "invoice_address": party.addresses[0].id,
+        "journal": journal.id, "account": _account_by_code("4111" if out else "4011").id,
+        "currency": company.currency.id, "invoice_date": invoice_date, "payment_term_date": invoice_date,
+        "accounting_date": _parse_date(accounting_day) if accounting_day else None,
+        "reference": None if out else f"REF-{day}",
+        "lines": [("create", [{"type": "line", "account": _account_by_code("7071" if out else "6071").id,
+                               "description": "Prestation datée", "quantity": 1.0, "unit_price": Decimal(amount),
+                               "taxes": [("add", [taxes[tax_key].id])]}])],
+    }
+    cfg.skip_warning = True
+    proxy = Invoice._proxy
+    ids = proxy.create([values], cfg.context)
+    proxy.post(ids, cfg.context)
+    row, = proxy.read(ids, ["number", "move", "invoice_date", "accounting_date"], cfg.context)
+    move, = _model("account.move")._proxy.read([row["move"]], ["date"], cfg.context)
+    return {"id": ids[0], "number": row["number"], "move_id": row["move"], "move_date": _iso(move["date"]),
+            "invoice_date": _iso(row["invoice_date"]), "accounting_date": _iso(row["accounting_date"])}
+
+
+def close_period(cfg, *, day: str) -> dict:
+    """Close the standard period covering ``day`` (what an accountant does after a VAT return)."""
+    Period = _model("account.period")
+    date = _parse_date(day)
+    period, = Period.find([("type", "=", "standard"), ("start_date", "<=", date), ("end_date", ">=", date)])
+    period.click("close")
+    period.reload()
+    return {"id": period.id, "state": period.state}
+
+
 ACTIONS = {
     "prepare_template": prepare_template,
     "add_problem_invoices": add_problem_invoices,
+    "add_invoice": add_invoice,
+    "close_period": close_period,
     "info": info,
     "seed_invoicing": seed_invoicing,
     "set_account_state": set_account_state,

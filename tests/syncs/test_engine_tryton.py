@@ -222,3 +222,58 @@ def test_a_tryton_invoice_that_lost_its_date_is_an_error_on_it_and_the_others_st
     assert victim["number"] in error.message
     assert run.synced_count == len(seeded["invoices"]) - 1
     assert len(hub_moves(tryton_peer, tryton_accounting_db)) == len(seeded["invoices"]) - 1
+
+
+@pytest.fixture
+def dated_books(tenant_a, tryton_peer, tryton_accounting_db):
+    """An invoicing company with one invoice dated 11 November that Tryton booked on 1 December."""
+    from tests.support.tryton import unique_db
+
+    source_db = tryton_peer.create_database(unique_db("dated"), company_name="Source Datée SARL")
+    invoice = tryton_peer.run_setup(source_db, "add_invoice", kind="out", day="2026-11-11",
+                                    accounting_day="2026-12-01", amount="500.00")
+    source = connection_create(tenant=tenant_a, name="Tryton dated", provider="tryton", role="source",
+                               auth_kind="credentials", credentials=credentials(tryton_peer, source_db))
+    target = connection_create(tenant=tenant_a, name="Tryton books", provider="tryton", role="target",
+                               auth_kind="credentials", credentials=credentials(tryton_peer, tryton_accounting_db))
+    flow = Flow.objects.create(tenant=tenant_a, name="Dated", source=source, target=target,
+                               start_date=dt.date(2026, 1, 1))
+    src, tgt = connector(tryton_peer, source_db), connector(tryton_peer, tryton_accounting_db)
+    flow_apply_suggestions(flow=flow, source=src, target=tgt)
+    src.close(), tgt.close()
+    yield flow, invoice
+    tryton_peer.drop_database(source_db)
+
+
+@pytest.mark.django_db
+def test_the_entry_is_booked_on_the_accounting_date_tryton_itself_used(dated_books, tryton_peer,
+                                                                        tryton_accounting_db):
+    from syncs.engine import Engine
+
+    flow, invoice = dated_books
+    assert (invoice["invoice_date"], invoice["move_date"]) == ("2026-11-11", "2026-12-01")  # Tryton's own move
+
+    flow.booking_date = "invoice"  # the other choice of the flow's Configuration step: a preview shows it
+    flow.save()
+    previews = Engine(flow, dry_run=True).execute()
+    assert [p.entry.date.isoformat() for p in previews if p.entry] == ["2026-11-11"]
+
+    flow.booking_date = "accounting"  # the default
+    flow.save()
+    run = run_flow(flow)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    books = connector(tryton_peer, tryton_accounting_db)
+    moves = books.client.search_read("account.move", [("description", "like", "%[hub:%")], ["date"])
+    books.close()
+    assert [m["date"].isoformat() for m in moves] == [invoice["move_date"]]
+
+
+@pytest.mark.django_db
+def test_an_entry_dated_in_a_closed_period_gets_its_own_clear_error(dated_books, tryton_peer, tryton_accounting_db):
+    flow, invoice = dated_books
+    tryton_peer.run_setup(tryton_accounting_db, "close_period", day=invoice["move_date"])
+    run = run_flow(flow)
+    assert run.status == RunStatus.PARTIAL
+    error = SyncError.objects.get(flow=flow)
+    assert error.code == catalogue.PERIOD_CLOSED, error.message
+    assert invoice["number"] in error.message and "2026-12-01" in error.message

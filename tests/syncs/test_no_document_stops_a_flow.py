@@ -157,3 +157,11 @@ def test_a_fingerprint_stored_by_an_older_hub_still_matches_and_is_upgraded(flow
     doc.refresh_from_db()
     assert doc.source_version.startswith(FORMAT + ":")
     assert len(target.entries) == 1
+
+
+def test_a_fingerprint_fits_the_column_that_stores_it(flow, books, sync):
+    from syncs.fingerprint import invoice_fingerprint
+
+    limit = SyncDocument._meta.get_field("source_version").max_length
+    assert len(invoice_fingerprint(invoice("i9"))) <= limit
+    assert all(SyncDocument._meta.get_field(f).max_length == limit for f in ("seen_version", "pending_version"))

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Iterator, Sequence
 
 from integration_hub.connectors.base import CheckResult, SourceConnector, TargetConnector
-from integration_hub.connectors.errors import ConnectorError, NotFound, PermanentError
+from integration_hub.connectors.errors import ConnectorError, NotFound, PeriodClosed, PermanentError
 from integration_hub.connectors.files import check_readable, guess_content_type
 from integration_hub.connectors.http import HubSession
 from integration_hub.connectors.text import normalise_name
@@ -344,8 +344,8 @@ class TrytonConnector(SourceConnector, TargetConnector):
         for period in self._periods:
             if period["start_date"] <= date <= period["end_date"]:
                 return period["id"]
-        raise PermanentError(f"Tryton has no open period for {date.isoformat()}", provider=PROVIDER.key,
-                             provider_message="Create or re-open the fiscal year and period covering this date.")
+        raise PeriodClosed(f"Tryton has no open period for {date.isoformat()}", provider=PROVIDER.key,
+                           provider_message="Create or re-open the fiscal year and period covering this date.")
 
     def _values(self, entry: JournalEntry) -> dict:
         entry.check_balanced()

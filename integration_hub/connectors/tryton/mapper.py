@@ -248,8 +248,9 @@ def invoice_from_tryton(row: dict, lines: list[dict], taxes: list[dict], partner
     """A posted Tryton invoice. Credit notes (negative totals) are stated positive with the flag set."""
     total = Decimal(row.get("total_amount") or 0)
     sign = Decimal(-1) if total < 0 else Decimal(1)
-    issued = row.get("invoice_date") or row.get("accounting_date")  # None: the engine reports the missing date
-    day = issued or dt.date.today()  # only to read which tax rates are in force
+    issued = row.get("invoice_date")  # None: the engine reports the missing date
+    booked = row.get("accounting_date") or None  # Tryton books the move on it when set
+    day = booked or issued or dt.date.today()  # the tax rates in force are those of the move's date
     # The invoice's tax summary names leaves; group it by root, the way lines name taxes.
     summary: dict[int, dict] = {}
     for tax in taxes:
@@ -301,6 +302,7 @@ def invoice_from_tryton(row: dict, lines: list[dict], taxes: list[dict], partner
         number=row.get("number") or "",
         kind=InvoiceKind.SALE if row.get("type") == "out" else InvoiceKind.PURCHASE,
         issue_date=issued,
+        accounting_date=booked if booked != issued else None,
         currency=(row.get("currency.") or {}).get("code", "") or "",
         lines=unified_lines,
         untaxed_amount=Decimal(row.get("untaxed_amount") or 0) * sign,
