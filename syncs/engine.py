@@ -317,8 +317,10 @@ class Engine:
                     doc.status == DocumentStatus.SKIPPED and same_version(doc.seen_version, invoice, fingerprint)):
                 self._preview(invoice, "unchanged")
                 return None
-            if doc.status == DocumentStatus.PENDING and doc.pending_version:
-                item.action = "bind"  # a previous run may have created it: ask the target first
+            if not doc.target_entry_id:
+                # Known to the hub but with no entry recorded: a run may have created it and died (or lost
+                # the answer) before recording it. Ask the target for its reference first, every time.
+                item.action = "bind"
             elif doc.target_entry_id:
                 if doc.target_state == "posted":
                     if unchanged:
@@ -525,13 +527,22 @@ class Engine:
                 existing = found.get(item.doc.reference)
                 if existing is None:
                     item.action = "create"
-                elif same_version(item.doc.pending_version, item.invoice, item.fingerprint):
-                    self._take_result(item, existing, "linked")
                 elif existing.state == "draft":
-                    item.action, item.doc.target_entry_id = "update", existing.entry_id
+                    # Ours, left as a draft: brought up to date, and posted when the flow posts.
+                    if self.flow.create_as_draft and same_version(item.doc.pending_version, item.invoice,
+                                                                  item.fingerprint):
+                        self._take_result(item, existing, "linked")
+                    else:
+                        item.action, item.doc.target_entry_id = "update", existing.entry_id
                 else:
-                    item.problem = DocumentProblem(catalogue.POSTED_ENTRY_CHANGED,
-                                                   f"Invoice {item.invoice.number} changed after its entry was posted.")
+                    # Posted under our reference: recorded, never booked again.
+                    self._take_result(item, existing, "linked")
+                    sent = item.doc.pending_version
+                    if sent and not same_version(sent, item.invoice, item.fingerprint):
+                        item.problem = DocumentProblem(
+                            catalogue.POSTED_ENTRY_CHANGED,
+                            f"Invoice {item.invoice.number} changed after its entry was posted.",
+                            details={"entry": existing.entry_id})
         creates = [w for w in sendable if w.action == "create" and w.problem is None]
         updates = [w for w in sendable if w.action == "update" and w.problem is None]
         post = not self.flow.create_as_draft
@@ -641,6 +652,10 @@ class Engine:
             if item.problem is not None:
                 doc.status = DocumentStatus.ERROR
                 doc.pending_version = ""
+                if item.result_entry_id:  # the entry exists in accounting: the error says which it is
+                    doc.target_entry_id = item.result_entry_id
+                    doc.target_state = item.result_state
+                    doc.target_number = item.result_number[:128]
                 if item.problem.code == catalogue.POSTED_ENTRY_CHANGED:
                     doc.source_version = item.fingerprint  # reported once, not at every run
                 problem_items.append(item)

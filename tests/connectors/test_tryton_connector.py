@@ -220,3 +220,15 @@ def test_a_customer_invoice_comes_with_tryton_s_own_invoice_document(source):
 def test_source_tax_rates_are_the_taxes_invoice_lines_use(source):
     rates = {(t.kind, t.rate) for t in source.list_tax_rates()}
     assert ("sale", D(20)) in rates and ("purchase", D(20)) in rates and ("sale", D("5.5")) in rates
+
+
+@pytest.mark.clock
+def test_names_match_whatever_their_accents_case_and_punctuation_on_either_side(books):
+    stored = {name: books.create_partner(Partner(name, name), kind="customer").id
+              for name in ("Luc Lefèvre", "ÉTS Dupont", "Müller GmbH", "Societe Generale Boissons")}
+    asked = [Partner("a", "LUC LEFEVRE"), Partner("b", "Ets. Dupont"), Partner("c", "muller gmbh"),
+             Partner("d", "Société Générale Boissons")]
+    matched = books.match_partners(asked)
+    assert {key: (found.id, rule) for key, (found, rule) in matched.items()} == {
+        "a": (stored["Luc Lefèvre"], "name"), "b": (stored["ÉTS Dupont"], "name"),
+        "c": (stored["Müller GmbH"], "name"), "d": (stored["Societe Generale Boissons"], "name")}

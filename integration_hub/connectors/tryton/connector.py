@@ -32,6 +32,13 @@ from integration_hub.connectors.types import (
 
 logger = logging.getLogger(__name__)
 
+_ACCENTABLE = set("aeiouycn")
+
+
+def _accent_tolerant(word: str) -> str:
+    """'lefevre' -> 'l_f_vr_': matches 'Lefèvre', 'LEFEVRE' and 'Lefévre' alike (the hub compares after)."""
+    return "".join("_" if ch in _ACCENTABLE else ch for ch in word)
+
 INVOICE_FIELDS = ["number", "type", "invoice_date", "accounting_date", "currency.code", "party", "journal.code",
                   "untaxed_amount", "tax_amount", "total_amount", "state", "write_date", "create_date", "lines",
                   "taxes", "reference"]
@@ -320,7 +327,9 @@ class TrytonConnector(SourceConnector, TargetConnector):
             settle(rule, hits, lambda p, a=attribute, f=form: f(getattr(p, a)) if getattr(p, a) else "")
         wanted = {normalise_name(p.name): p for p in remaining if normalise_name(p.name)}
         if wanted:
-            words = sorted({max(name.split(), key=len) for name in wanted})
+            # The longest word of each name, with every letter that may carry an accent (on either side)
+            # left to LIKE's one-character wildcard; the rows found are then compared normalised.
+            words = sorted({_accent_tolerant(max(name.split(), key=len)) for name in wanted})
             clauses = [("name", "ilike", f"%{word}%") for word in words]
             domain = clauses[0] if len(clauses) == 1 else ["OR", *clauses]
             rows = self.client.search_read("party.party", [domain], ["name", "code"], limit=2000,
