@@ -234,6 +234,10 @@ HUB_PROVIDERS = env.list(
     ],
 )
 HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
+# A batch whose answer was lost (or a temporary error) is settled by asking the target for its references, then
+# what is missing is sent again: this many times, pausing HUB_SYNC_RETRY_PAUSE seconds (doubling) in between.
+HUB_SYNC_WRITE_RETRIES = env.int("HUB_SYNC_WRITE_RETRIES", default=3)
+HUB_SYNC_RETRY_PAUSE = env.float("HUB_SYNC_RETRY_PAUSE", default=2.0)
 HUB_RUN_STALE_AFTER = env.int("HUB_RUN_STALE_AFTER", default=600)  # seconds without a heartbeat
 HUB_HTTP_CONNECT_TIMEOUT = env.float("HUB_HTTP_CONNECT_TIMEOUT", default=5.0)
 HUB_HTTP_READ_TIMEOUT = env.float("HUB_HTTP_READ_TIMEOUT", default=60.0)

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
@@ -33,6 +34,7 @@ from integration_hub.connectors.errors import (
     PeriodClosed,
     PermanentError,
 )
+from integration_hub.connectors.base import hub_setting
 from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.types import Invoice, JournalEntry, Partner, Scope
 from mappings.models import Flow, JournalMapping, VatMapping
@@ -520,6 +522,7 @@ class Engine:
         self._write_ahead(work, sendable)
         # Entries a crashed run may already have created: find them by reference, never create twice.
         to_bind = [w for w in sendable if w.action == "bind"]
+        post = not self.flow.create_as_draft
         if to_bind:
             self._ensure_still_owner()
             found = self.target.find_entries_by_reference([w.doc.reference for w in to_bind])
@@ -527,49 +530,124 @@ class Engine:
                 existing = found.get(item.doc.reference)
                 if existing is None:
                     item.action = "create"
-                elif existing.state == "draft":
-                    # Ours, left as a draft: brought up to date, and posted when the flow posts.
-                    if self.flow.create_as_draft and same_version(item.doc.pending_version, item.invoice,
-                                                                  item.fingerprint):
-                        self._take_result(item, existing, "linked")
-                    else:
-                        item.action, item.doc.target_entry_id = "update", existing.entry_id
                 else:
-                    # Posted under our reference: recorded, never booked again.
-                    self._take_result(item, existing, "linked")
-                    sent = item.doc.pending_version
-                    if sent and not same_version(sent, item.invoice, item.fingerprint):
-                        item.problem = DocumentProblem(
-                            catalogue.POSTED_ENTRY_CHANGED,
-                            f"Invoice {item.invoice.number} changed after its entry was posted.",
-                            details={"entry": existing.entry_id})
+                    self._adopt(item, existing, post)
         creates = [w for w in sendable if w.action == "create" and w.problem is None]
-        updates = [w for w in sendable if w.action == "update" and w.problem is None]
-        post = not self.flow.create_as_draft
         if creates:
+            self._create_settled(creates, post)
+        updates = [w for w in sendable if w.action == "update" and w.problem is None]
+        for item in updates:
+            self._update_settled(item, post)
+        self._record(work)
+
+    def _adopt(self, item: _Work, existing, post: bool) -> None:
+        """An entry under this document's reference exists in the target: it is ours, never booked again.
+
+        A draft is brought up to date (and posted when the flow posts); a posted entry is recorded, its file
+        added if an interruption came before the attachment, and reported only when the document changed
+        since the version that was sent."""
+        if existing.state == "draft":
+            if not post and same_version(item.doc.pending_version, item.invoice, item.fingerprint):
+                self._take_result(item, existing, "linked")
+                self._complete_attachment(item, existing)
+            else:
+                item.action, item.doc.target_entry_id = "update", existing.entry_id
+            return
+        self._take_result(item, existing, "linked")
+        self._complete_attachment(item, existing)
+        sent = item.doc.pending_version
+        if sent and not same_version(sent, item.invoice, item.fingerprint):
+            item.problem = DocumentProblem(catalogue.POSTED_ENTRY_CHANGED,
+                                           f"Invoice {item.invoice.number} changed after its entry was posted.",
+                                           details={"entry": existing.entry_id})
+
+    def _complete_attachment(self, item: _Work, existing) -> None:
+        """Add the document's file to an entry found without one (an interruption came before the attach).
+        A lost answer is settled by asking again whether the entry has its file."""
+        attachment = item.entry.attachment if item.entry is not None else None
+        if attachment is None or existing.attachment_count != 0:
+            return
+        attempts = int(hub_setting("HUB_SYNC_WRITE_RETRIES", 3))
+        for attempt in range(attempts + 1):
+            try:
+                self.target.attach_document(existing.entry_id, attachment)
+                return
+            except (PermanentError, NotFound) as exc:
+                item.problem = self._target_problem(item, exc)
+                return
+            except ConnectorError as exc:
+                if not exc.retryable or attempt == attempts:
+                    raise
+                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+                again = self.target.find_entries_by_reference([item.doc.reference]).get(item.doc.reference)
+                if again is None or again.attachment_count != 0:
+                    return
+
+    def _create_settled(self, creates: list[_Work], post: bool) -> None:
+        """Create a batch. When the answer is lost or the target answers a temporary error, the batch may or
+        may not have been applied: ask the target for its references, adopt what exists, and send again only
+        the rest, a few times (HUB_SYNC_WRITE_RETRIES) before the run gives up (the documents stay pending)."""
+        remaining = creates
+        attempts = int(hub_setting("HUB_SYNC_WRITE_RETRIES", 3))
+        for attempt in range(attempts + 1):
             self._ensure_still_owner()
             try:
-                results = self.target.create_entries([w.entry for w in creates], post=post)
-            except ConnectorError:
-                raise
+                results = self.target.create_entries([w.entry for w in remaining], post=post)
+            except ConnectorError as exc:
+                if not exc.retryable or attempt == attempts:
+                    raise
+                logger.info("creating %s entries: %s; settling by reference", len(remaining), exc)
+                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+                found = self.target.find_entries_by_reference([w.doc.reference for w in remaining])
+                still = []
+                for item in remaining:
+                    existing = found.get(item.doc.reference)
+                    if existing is None:
+                        still.append(item)
+                    else:
+                        self._adopt(item, existing, post)
+                remaining = still
+                if not remaining:
+                    return
+                continue
             except Exception as exc:  # noqa: BLE001 - say which invoices, keep them pending
-                numbers = ", ".join(w.invoice.number or w.invoice.id for w in creates[:10])
+                numbers = ", ".join(w.invoice.number or w.invoice.id for w in remaining[:10])
                 raise RunAborted(
-                    f"Sending the entries of invoices {numbers}{' and others' if len(creates) > 10 else ''} failed "
+                    f"Sending the entries of invoices {numbers}{' and others' if len(remaining) > 10 else ''} failed "
                     f"unexpectedly ({type(exc).__name__}). They stay pending: the next run asks accounting for them "
                     "before sending anything, so none is booked twice.") from exc
             _failpoint("after_target_create")
-            for item, result in zip(creates, results):
+            for item, result in zip(remaining, results):
                 self._take_result(item, result, "created")
-        for item in updates:
+            return
+
+    def _update_settled(self, item: _Work, post: bool) -> None:
+        """Update (and post) a draft. A lost answer is settled like a creation: the entry is looked up by
+        reference; posted means done, still a draft means the update is sent again."""
+        attempts = int(hub_setting("HUB_SYNC_WRITE_RETRIES", 3))
+        for attempt in range(attempts + 1):
             self._ensure_still_owner()
             try:
                 result = self.target.update_entry(item.doc.target_entry_id, item.entry, post=post)
             except (PermanentError, NotFound) as exc:
                 item.problem = self._target_problem(item, exc)
+                return
+            except ConnectorError as exc:
+                if not exc.retryable or attempt == attempts:
+                    raise
+                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+                existing = self.target.find_entries_by_reference([item.doc.reference]).get(item.doc.reference)
+                if existing is None:
+                    item.action = "create"
+                    self._create_settled([item], post)
+                    return
+                if existing.state != "draft" or not post:
+                    self._take_result(item, existing, "updated")
+                    self._complete_attachment(item, existing)
+                    return
                 continue
             self._take_result(item, result, "updated")
-        self._record(work)
+            return
 
     def _take_result(self, item: _Work, result, action: str) -> None:
         if result.ok:

@@ -3,8 +3,8 @@
 - The third party counts by what the entry carries (its id, its name in the labels, its own
   accounts), not by its address, e-mail or identifiers: a new e-mail is no reason to flag a
   posted entry or rewrite a draft.
-- The tax summary is compared as a set: the order in which a source returns tax rows (Tryton
-  gives none) never makes a document look changed.
+- Lines and the tax summary are compared as sets: the order in which a source returns them
+  (Tryton gives none for tax rows) never makes a document look changed.
 
 Fingerprints carry their format (``v2:...``). A stored fingerprint of the first format (no
 prefix) is compared with the first format's formula, so an upgrade of the hub does not make
@@ -36,8 +36,9 @@ def _plain(value, *, legacy: bool = False):
     if dataclasses.is_dataclass(value):
         plain = {f.name: _plain(getattr(value, f.name), legacy=legacy) for f in dataclasses.fields(value)
                  if f.name not in IGNORED and not (legacy and f.name in LEGACY_ABSENT)}
-        if isinstance(value, Invoice) and not legacy:
-            plain["taxes"] = sorted(plain.get("taxes") or [], key=lambda t: json.dumps(t, sort_keys=True))
+        if isinstance(value, Invoice) and not legacy:  # collections compared as sets: sources give no order
+            for name in ("taxes", "lines"):
+                plain[name] = sorted(plain.get(name) or [], key=lambda row: json.dumps(row, sort_keys=True))
         return plain
     if isinstance(value, (list, tuple)):
         return [_plain(v, legacy=legacy) for v in value]

@@ -40,3 +40,6 @@ WHITENOISE_AUTOREFRESH = True
 
 # The in-process invoicing/accounting provider is enabled for tests only.
 HUB_PROVIDERS = [*HUB_PROVIDERS, "integration_hub.connectors.memory.provider.PROVIDER"]  # noqa: F405
+
+# A write whose answer was lost is settled at once (no pause between the look-up and the new attempt).
+HUB_SYNC_RETRY_PAUSE = 0

@@ -239,6 +239,7 @@ class EntryResult:
     state: str = "posted"  # draft | posted
     number: str = ""
     error: Exception | None = None
+    attachment_count: int | None = None  # files on the entry, when the target said (None: not asked)
 
     @property
     def ok(self) -> bool:

@@ -165,3 +165,26 @@ def test_a_fingerprint_fits_the_column_that_stores_it(flow, books, sync):
     limit = SyncDocument._meta.get_field("source_version").max_length
     assert len(invoice_fingerprint(invoice("i9"))) <= limit
     assert all(SyncDocument._meta.get_field(f).max_length == limit for f in ("seen_version", "pending_version"))
+
+
+def test_the_fingerprint_ignores_the_order_of_everything_a_source_returns():
+    import random
+
+    from integration_hub.connectors.types import InvoiceTax
+    from syncs.fingerprint import invoice_fingerprint
+
+    def make(order_seed: int):
+        lines = [line("A", "100.00"), line("B", "50.00", rate="10", tax="t10"), line("C", "20.00", rate="0", tax="t0")]
+        taxes = [InvoiceTax("t20", D("20"), D("100.00"), D("20.00")), InvoiceTax("t10", D("10"), D("50.00"), D("5.00")),
+                 InvoiceTax("t0", D("0"), D("20.00"), D("0.00"))]
+        rng = random.Random(order_seed)
+        rng.shuffle(lines), rng.shuffle(taxes)
+        made = invoice("i1", number="F-1", lines=lines)
+        made.taxes = taxes
+        return made
+
+    prints = {invoice_fingerprint(make(seed)) for seed in range(12)}
+    assert len(prints) == 1
+    changed = make(0)
+    changed.lines[0].untaxed_amount += D("0.01")
+    assert invoice_fingerprint(changed) not in prints

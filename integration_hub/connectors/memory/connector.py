@@ -249,5 +249,6 @@ class MemoryConnector(SourceConnector, TargetConnector):
             if entry_id:
                 stored = self.store.entries.get(entry_id)
                 found[reference] = EntryResult(reference=reference, entry_id=entry_id,
-                                               state=stored.state if stored else "posted")
+                                               state=stored.state if stored else "posted",
+                                               attachment_count=len(stored.attachments) if stored else None)
         return found

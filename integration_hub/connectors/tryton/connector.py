@@ -54,9 +54,9 @@ class TrytonConnector(SourceConnector, TargetConnector):
     def __init__(self, credentials: dict, **kwargs) -> None:
         super().__init__(credentials, **kwargs)
         http = self.session or HubSession.from_settings(provider=PROVIDER.key, call_log=self.call_log)
-        # trytond answers 503 only when its database transaction failed and was rolled back (a lock or
-        # serialisation conflict with another writer): the request had no effect and can be repeated.
-        http.unapplied_statuses = frozenset({503})
+        # trytond itself answers 503 when its transaction was rolled back, but a gateway or proxy in front of it
+        # may answer 503 after forwarding a write that was applied: a write is never repeated blindly here.
+        # The engine settles a lost answer by asking Tryton for the batch's references before sending again.
         http.secrets.update(self.secret_values())
         if self.call_log is None:
             self.call_log = http.call_log
@@ -475,6 +475,12 @@ class TrytonConnector(SourceConnector, TargetConnector):
             if reference in wanted and reference not in found:
                 found[reference] = EntryResult(reference=reference, entry_id=str(row["id"]),
                                                state=row.get("state") or "draft", number=row.get("number") or "")
+        if found:  # whether each has its file: an interruption may have come between posting and attaching
+            resources = [f"account.move,{int(r.entry_id)}" for r in found.values()]
+            attached = {row["resource"] for row in self.client.search_read(
+                "ir.attachment", [("resource", "in", resources)], ["resource"])}
+            for result in found.values():
+                result.attachment_count = int(f"account.move,{int(result.entry_id)}" in attached)
         return found
 
     # --- source: invoices --------------------------------------------------------------------
