@@ -453,8 +453,8 @@ class Engine:
                 else:
                     to_create.append(partner)
             if to_create:
-                created = self.target.create_partners(
-                    [(p, "customer" if kinds[p.id] == "sale" else "supplier") for p in to_create])
+                created = self._create_partners_settled(to_create, kinds, resolved)
+                to_create = [p for p in to_create if p.id not in resolved]
                 for partner, outcome in zip(to_create, created):
                     if isinstance(outcome, Exception):
                         problems[partner.id] = DocumentProblem(
@@ -471,6 +471,31 @@ class Engine:
                 item.problem = problems[pid]
             else:
                 item.partner_target_id = resolved.get(pid, "")
+
+    def _create_partners_settled(self, partners: list[Partner], kinds: dict, resolved: dict) -> list:
+        """Create third parties; when the answer is lost, the matching rules find what was created (and it is
+        linked), and only the others are created again. Returns the outcomes of the partners still to create."""
+        attempts = int(hub_setting("HUB_SYNC_WRITE_RETRIES", 3))
+        remaining = list(partners)
+        for attempt in range(attempts + 1):
+            try:
+                return self.target.create_partners(
+                    [(p, "customer" if kinds[p.id] == "sale" else "supplier") for p in remaining])
+            except ConnectorError as exc:
+                if not exc.retryable or attempt == attempts:
+                    raise
+                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+                matches = self.target.match_partners(remaining)
+                for partner in remaining:
+                    if partner.id in matches:
+                        found, rule = matches[partner.id]
+                        resolved[partner.id] = found.id
+                        self._verified_partners.add(found.id)
+                        self._link(partner, found.id, "created")
+                remaining = [p for p in remaining if p.id not in resolved]
+                if not remaining:
+                    return []
+        return []
 
     def _link(self, partner: Partner, target_id: str, rule: str) -> None:
         if self.dry_run:

@@ -299,6 +299,7 @@ def test_writes_whose_answers_are_lost_after_tryton_applied_them_leave_one_poste
         src.close(), tgt.close()
         # The gateway answers 503 after Tryton created the batch, drops the answer of a posting, and loses the
         # answer of an attachment: each time Tryton did the work.
+        proxy.fail("model.party.party.create", "after:503")
         proxy.fail("model.account.move.create", "after:503")
         proxy.fail("model.account.move.post", "after:drop")
         proxy.fail("model.ir.attachment.create", "after:503")
@@ -307,7 +308,7 @@ def test_writes_whose_answers_are_lost_after_tryton_applied_them_leave_one_poste
     finally:
         proxy.close()
 
-    assert len(proxy.faults_done) == 3, (proxy.faults_done, run.status, run.message)
+    assert len(proxy.faults_done) == 4, (proxy.faults_done, run.status, run.message)
     assert run.status == RunStatus.SUCCEEDED, (run.message, list(SyncError.objects.values_list("code", "message")))
     books = connector(tryton_peer, tryton_accounting_db)
     moves = books.client.search_read("account.move", [("description", "like", "%[hub:%")], ["description", "state"])
@@ -316,7 +317,10 @@ def test_writes_whose_answers_are_lost_after_tryton_applied_them_leave_one_poste
     assert {m["state"] for m in moves} == {"posted"}
     files = {row["resource"] for row in books.client.search_read(
         "ir.attachment", [("resource", "in", [f"account.move,{m['id']}" for m in moves])], ["resource"])}
+    names = [p["name"] for p in books.client.search_read("party.party", [], ["name"])]
     books.close()
+    invoiced = {i["party_name"] for i in seeded["invoices"]}
+    assert all(names.count(name) == 1 for name in invoiced), sorted(names)  # no third party created twice
     customer_docs = SyncDocument.objects.filter(flow=flow, kind="sale")
     assert customer_docs.exists()
     assert {f"account.move,{d.target_entry_id}" for d in customer_docs} <= files
