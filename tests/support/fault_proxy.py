@@ -8,10 +8,12 @@ faults, used once each, in order:
 - ``after:drop``: forward, then close the connection without answering.
 
 Everything else is forwarded as it is. ``forwarded`` counts what reached the server, per method.
+``randomly(rate, kinds, seed)`` adds faults drawn at random (seeded) on any call besides the plan.
 """
 from __future__ import annotations
 
 import json
+import random
 import threading
 import urllib.error
 import urllib.request
@@ -26,6 +28,7 @@ class FaultProxy:
         self.forwarded: Counter[str] = Counter()
         self.faults_done: list[tuple[str, str]] = []
         self._lock = threading.Lock()
+        self._random: tuple[float, tuple[str, ...], random.Random] | None = None
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,10 +71,18 @@ class FaultProxy:
         with self._lock:
             self.plan.setdefault(method, []).extend(faults)
 
+    def randomly(self, rate: float, kinds: tuple[str, ...], seed: int = 0) -> None:
+        with self._lock:
+            self._random = (rate, tuple(kinds), random.Random(seed)) if rate else None
+
     def _next_fault(self, method: str) -> str:
         with self._lock:
             queue = self.plan.get(method) or []
             if not queue:
+                if self._random and method.startswith("model.") and self._random[2].random() < self._random[0]:
+                    fault = self._random[2].choice(self._random[1])
+                    self.faults_done.append((method, fault))
+                    return fault
                 return ""
             fault = queue.pop(0)
             self.faults_done.append((method, fault))

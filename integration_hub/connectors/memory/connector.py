@@ -51,7 +51,8 @@ class Store:
     partners: dict[str, Partner] = field(default_factory=dict)
     entries: dict[str, StoredEntry] = field(default_factory=dict)
     by_reference: dict[str, str] = field(default_factory=dict)
-    keep_entries: bool = True  # False: remember references only (memory benchmarks)
+    keep_entries: bool = True  # False: remember references only
+    keep_references: bool = True  # False (with keep_entries False): a target that holds nothing (memory benchmarks)
     reject: Callable[[JournalEntry], str | None] | None = None  # return a message to refuse an entry
     write_calls: int = 0
     read_calls: int = 0
@@ -212,7 +213,8 @@ class MemoryConnector(SourceConnector, TargetConnector):
                 if entry.reference in self.store.by_reference:
                     raise PermanentError(f"memory: duplicate reference {entry.reference}", provider=PROVIDER.key)
                 entry_id = "E" + self.store.next_id()
-                self.store.by_reference[entry.reference] = entry_id
+                if self.store.keep_references:
+                    self.store.by_reference[entry.reference] = entry_id
                 state = "posted" if post else "draft"
                 if self.store.keep_entries:
                     stored = StoredEntry(entry_id, entry, state)
