@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
 from typing import Callable, Iterable, Iterator
@@ -27,7 +27,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from integration_hub.connectors.errors import (
-    AuthenticationError,
     ConnectorError,
     NeedsReauthorization,
     NotFound,

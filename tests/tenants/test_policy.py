@@ -11,10 +11,10 @@ from django.contrib.auth.models import Permission
 from django.core import mail
 from django.urls import reverse
 
-from mappings.models import Flow, JournalMapping, VatMapping
-from syncs.models import ErrorStatus, SyncDocument, SyncError, SyncRun
+from mappings.models import JournalMapping, VatMapping
+from syncs.models import ErrorStatus, SyncError, SyncRun
 from tenants import policy
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Membership, Role
 from tenants.services import membership_set, tenant_create
 from tests.support.books import add, invoice, line, make_books, make_flow
 
