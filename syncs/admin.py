@@ -97,7 +97,7 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
     list_per_page = 50
     show_full_result_count = False
     date_hierarchy = None
-    actions = ["retry_now", "mark_resolved", "mark_ignored"]
+    actions = ["retry_now", "mark_resolved", "mark_ignored", "confirm_not_duplicate"]
     fields = ["code", "title", "description", "resolution", "message", "provider_message", "document_link",
               "entry_in_target", "open_in_tools", "flow", "status", "occurrences", "created_at", "last_seen_at",
               "resolved_by", "resolved_at", "resolution_note"]
@@ -191,6 +191,17 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
                    "form": form, "action": request.POST.get("action"), "verb": verb, "opts": self.model._meta,
                    "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)}
         return TemplateResponse(request, "admin/syncs/error_note.html", context)
+
+    @admin.action(description="Not a duplicate: book it", permissions=["resolve"])
+    def confirm_not_duplicate(self, request, queryset):
+        queryset = self._allowed(request, queryset, "syncs.resolve_syncerror")
+        results = services.confirm_not_duplicates(errors=queryset, user=request.user)
+        if not results:
+            self.message_user(request, "None of the selected errors is an open “same number twice” error of yours.",
+                              messages.WARNING)
+            return None
+        retry_queued_message(self, request, results)
+        return None
 
     @admin.action(description="Mark resolved (with a note)", permissions=["resolve"])
     def mark_resolved(self, request, queryset):

@@ -139,6 +139,17 @@ PERIOD_CLOSED = _add(
                "closed for good, book the invoice by hand in an open period and mark this error resolved. The "
                "flow's Configuration step says which date entries are booked on.",
 )
+DUPLICATE_NUMBER = _add(
+    "DUPLICATE_NUMBER",
+    title="Same invoice number twice from one third party",
+    description="Another invoice of the flow has the same number from the same third party and is already "
+                "booked (or being booked). It is usually the same invoice entered or scanned twice; nothing was "
+                "booked for this one.",
+    resolution="Compare the two invoices in the invoicing tool. If it is a duplicate, delete or cancel it there "
+               "and ignore this error. If it really is another invoice, use the error desk's action *Not a "
+               "duplicate: book it*.",
+    retry_automatically=False,
+)
 DATE_VALIDATION = _add(
     "DATE_VALIDATION",
     title="Invoice without a valid date",

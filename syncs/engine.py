@@ -35,6 +35,7 @@ from integration_hub.connectors.errors import (
 )
 from integration_hub.connectors.base import hub_setting
 from integration_hub.connectors.http import CallLog
+from integration_hub.connectors.text import normalise_name
 from integration_hub.connectors.types import Invoice, JournalEntry, Partner, Scope
 from mappings.models import Flow, JournalMapping, VatMapping
 from syncs import catalogue
@@ -335,8 +336,44 @@ class Engine:
                     item.action = "update"
         return item
 
+    def _duplicates(self, work: list[_Work]) -> None:
+        """A document whose number and third party are those of another document of the flow waits for a person
+        to confirm it is not a duplicate. The other one wins when it is booked, or known to the hub before it
+        (an earlier document, or earlier in this batch): of two copies, the first books, the second waits."""
+        fresh = [w for w in work if w.problem is None and not (w.doc and (w.doc.target_entry_id or
+                                                                          w.doc.duplicate_confirmed))]
+        if not fresh:
+            return
+
+        def key(number, partner, kind):
+            return normalise_name(number), normalise_name(partner), kind
+
+        rivals: dict[tuple, list[tuple[str, int, str]]] = {}  # key -> (source id, hub id, entry number)
+        numbers = {w.invoice.number for w in fresh if w.invoice.number}
+        for source_id, pk, number, partner, kind, entry, entry_id in SyncDocument.objects.filter(
+                flow=self.flow, source_number__in=numbers).exclude(status=DocumentStatus.SKIPPED).values_list(
+                "source_id", "pk", "source_number", "partner_name", "kind", "target_number", "target_entry_id"):
+            rivals.setdefault(key(number, partner, kind), []).append((source_id, pk, entry or entry_id))
+        for item in fresh:
+            invoice = item.invoice
+            if not invoice.number or invoice.partner is None:
+                continue
+            k = key(invoice.number, invoice.partner.name, str(invoice.kind))
+            mine = item.doc.pk if item.doc else None
+            winner = next((r for r in rivals.get(k, []) if r[0] != invoice.id and (
+                r[2] or r[1] is None or mine is None or r[1] < mine)), None)
+            if winner is None:
+                rivals.setdefault(k, []).append((invoice.id, None, ""))  # earlier in this batch: it wins
+                continue
+            item.problem = DocumentProblem(
+                catalogue.DUPLICATE_NUMBER,
+                f"Invoice {invoice.number} from {invoice.partner.name} has the same number as another invoice of "
+                f"this flow{' (entry ' + winner[2] + ')' if winner[2] else ''}: confirm it is not a duplicate to "
+                "book it.", details={"other_source_id": winner[0]})
+
     def _process_batch(self, invoices: list[Invoice], retrying: bool = False) -> None:
         work = self._classify(invoices, retrying)
+        self._duplicates(work)
         if self._upgrades and not self.dry_run:
             for doc, fingerprint in self._upgrades:
                 doc.source_version = fingerprint

@@ -110,6 +110,8 @@ class SyncDocument(models.Model):
     target_state = models.CharField(max_length=10, blank=True, default="")
     target_number = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=10, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    duplicate_confirmed = models.BooleanField(
+        default=False, help_text="A person confirmed it is not a duplicate of another invoice with the same number.")
     last_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

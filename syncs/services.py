@@ -69,6 +69,23 @@ def retry_documents(*, documents: list[SyncDocument], user=None) -> tuple[SyncRu
     return run_request(flow=flow, trigger=Trigger.RETRY, user=user, document_ids=[d.pk for d in documents])
 
 
+def confirm_not_duplicates(*, errors, user) -> list[tuple[SyncRun | None, bool]]:
+    """A person says these invoices are not duplicates: they are booked at once (one retry run per flow)."""
+    from syncs import catalogue
+
+    chosen = list(errors.filter(status=ErrorStatus.OPEN, code=catalogue.DUPLICATE_NUMBER).select_related(
+        "document", "document__flow"))
+    if not chosen:
+        return []
+    SyncDocument.objects.filter(pk__in=[e.document_id for e in chosen]).update(duplicate_confirmed=True)
+    error_set_status(errors=SyncError.objects.filter(pk__in=[e.pk for e in chosen]), status=ErrorStatus.RESOLVED,
+                     user=user, note="Confirmed: not a duplicate, to be booked.")
+    by_flow: dict[int, list[SyncDocument]] = {}
+    for error in chosen:
+        by_flow.setdefault(error.flow_id, []).append(error.document)
+    return [retry_documents(documents=docs, user=user) for docs in by_flow.values()]
+
+
 def retry_open_errors(*, flow: Flow, user=None) -> tuple[SyncRun | None, bool]:
     ids = list(SyncError.objects.filter(flow=flow, status=ErrorStatus.OPEN).values_list("document_id", flat=True))
     if not ids:

@@ -188,3 +188,46 @@ def test_the_fingerprint_ignores_the_order_of_everything_a_source_returns():
     changed = make(0)
     changed.lines[0].untaxed_amount += D("0.01")
     assert invoice_fingerprint(changed) not in prints
+
+
+# --- the same number twice from one third party ------------------------------------------------------
+
+def test_the_same_supplier_number_twice_waits_for_a_person_who_confirms_it_and_it_books(
+        client, flow, books, sync, owner_a):
+    source, target = books
+    supplier = Partner(id="s1", name="Fournitures Martin SAS")
+    add(source, invoice("a", number="FA-77", kind="purchase", partner=supplier,
+                        lines=[line("Paper", "100.00", tax="p20", account="6071")]))
+    sync(flow)
+    add(source, invoice("b", number="FA-77", kind="purchase", partner=Partner(id="s1", name="FOURNITURES MARTIN"),
+                        lines=[line("Paper", "100.00", tax="p20", account="6071")]))
+    second = sync(flow)
+
+    assert second.status == RunStatus.PARTIAL and target.entry_count() == 1
+    error = SyncError.objects.get(flow=flow, document__source_id="b")
+    assert error.code == catalogue.DUPLICATE_NUMBER and "FA-77" in error.message
+    sync(flow)  # a later run does not book it by itself
+    assert target.entry_count() == 1 and SyncError.objects.get(pk=error.pk).status == "open"
+
+    client.force_login(owner_a)
+    response = client.post("/admin/syncs/syncerror/", {"action": "confirm_not_duplicate",
+                                                        "_selected_action": [error.pk]})
+    assert response.status_code == 302
+    error.refresh_from_db()
+    assert error.status == "resolved" and "not a duplicate" in error.resolution_note
+    from syncs.models import SyncRun
+    from syncs.services import execute_run
+
+    queued = SyncRun.objects.get(flow=flow, status="queued")  # what the worker picks up
+    execute_run(queued.pk)
+    assert target.entry_count() == 2
+    assert SyncDocument.objects.get(flow=flow, source_id="b").status == DocumentStatus.SYNCED
+
+
+def test_two_copies_in_one_batch_book_once_and_flag_the_second(flow, books, sync):
+    source, target = books
+    add(source, invoice("a", number="F-9", partner=Partner(id="c1", name="Dupont SARL")),
+        invoice("b", number="F-9", partner=Partner(id="c1", name="Dupont SARL")))
+    sync(flow)
+    assert target.entry_count() == 1
+    assert SyncError.objects.get(flow=flow).code == catalogue.DUPLICATE_NUMBER
