@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole suite on each database, then the tests that depend on the date (marker `clock`)
+# Run the whole suite on each database (both at once), then the tests that depend on the date (marker `clock`)
 # again under shifted clocks, so that a time bomb fails the day it lands.
 # A pass that collects no test (pytest exit code 5) fails.
 #
@@ -44,14 +44,6 @@ record() {  # record <label> <exit code> <seconds>
   [ "$code" -eq 0 ] || status=1
 }
 
-run_pass() {  # run_pass <label> <extra pytest args> <env assignments...>
-  local label="$1" extra="$2"; shift 2
-  local t0=$SECONDS
-  echo "=================== test suite on $label ==================="
-  env "$@" $PY -m pytest ${PYTEST_ARGS:-} $extra
-  record "$label" $? $((SECONDS - t0))
-}
-
 can_use() {
   if [ "$1" = postgresql ] && [ -z "$pg_ok" ]; then
     echo "SKIPPED: PostgreSQL does not answer on 127.0.0.1:5432; the PostgreSQL pass ($2) did not run." >&2
@@ -61,39 +53,51 @@ can_use() {
   return 0
 }
 
-ran_sqlite=""
-for db in $WANT; do
-  case "$db" in
-    sqlite) can_use sqlite SQLite && run_pass "SQLite" "" DATABASE_URL="$(database_url sqlite)" && ran_sqlite=1 ;;
-    postgresql)
-      extra=""
-      if [ -n "$ran_sqlite" ]; then
-        extra="$DB_INDEPENDENT"
-        echo "(the suites that never touch the hub's database ran in the SQLite pass: $DB_INDEPENDENT)"
-      fi
-      can_use postgresql PostgreSQL && run_pass "PostgreSQL" "$extra" DATABASE_URL="$(database_url postgresql)" ;;
-    *) echo "unknown database $db" >&2; exit 2 ;;
-  esac
-done
-
-# The shifted clocks, two at a time (each pass has its own database, Tryton server and ports).
-entries=($CLOCKS)
-for ((i = 0; i < ${#entries[@]}; i += 2)); do
-  pids=(); labels=(); logs=(); t0=$SECONDS
-  for entry in "${entries[@]:i:2}"; do
-    moment="${entry%@*}"; db="${entry##*@}"; label="clock $moment on $db"
-    can_use "$db" "$label" || continue
-    log="var/clock-pass-$((${#pids[@]} + i)).log"
-    env DATABASE_URL="$(database_url "$db" "c$((${#pids[@]} + i))")" HUB_TEST_CLOCK="$moment" \
-      PYTEST_ADDOPTS="-m clock -q -p no:cacheprovider ${PYTEST_ADDOPTS:-}" $PY -m pytest ${PYTEST_ARGS:-} > "$log" 2>&1 &
-    pids+=($!); labels+=("$label"); logs+=("$log")
-  done
+# Passes run in batches, the passes of a batch at the same time (two cores; each pass has its own
+# database, Tryton server and ports); their output is shown whole, one pass after the other.
+pids=(); labels=(); logs=(); batch_start=$SECONDS
+start_pass() {  # start_pass <label> <extra pytest args> <env assignments...>
+  local label="$1" extra="$2"; shift 2
+  local log="var/pass-${#summary[@]}-${#pids[@]}.log"
+  env "$@" $PY -m pytest -p no:cacheprovider ${PYTEST_ARGS:-} $extra > "$log" 2>&1 &
+  pids+=($!); labels+=("$label"); logs+=("$log")
+}
+finish_batch() {
+  local j code
   for j in "${!pids[@]}"; do
     wait "${pids[$j]}"; code=$?
     echo "=================== test suite on ${labels[$j]} ==================="
     cat "${logs[$j]}"
-    record "${labels[$j]}" $code $((SECONDS - t0))
+    record "${labels[$j]}" $code $((SECONDS - batch_start))
   done
+  pids=(); labels=(); logs=(); batch_start=$SECONDS
+}
+
+# 1. The whole suite on each database.
+for db in $WANT; do
+  case "$db" in
+    sqlite) can_use sqlite SQLite && start_pass "SQLite" "" DATABASE_URL="$(database_url sqlite)" ;;
+    postgresql)
+      extra=""
+      if [[ " $WANT " == *" sqlite "* ]]; then
+        extra="$DB_INDEPENDENT"
+        echo "(the suites that never touch the hub's database run in the SQLite pass: $DB_INDEPENDENT)"
+      fi
+      can_use postgresql PostgreSQL && start_pass "PostgreSQL" "$extra" DATABASE_URL="$(database_url postgresql)" ;;
+    *) echo "unknown database $db" >&2; exit 2 ;;
+  esac
+done
+finish_batch
+
+# 2. The tests that depend on the date, under shifted clocks, two at a time.
+entries=($CLOCKS)
+for ((i = 0; i < ${#entries[@]}; i += 2)); do
+  for entry in "${entries[@]:i:2}"; do
+    moment="${entry%@*}"; db="${entry##*@}"; label="clock $moment on $db"
+    can_use "$db" "$label" || continue
+    start_pass "$label" "-m clock -q" DATABASE_URL="$(database_url "$db" "c$((i + ${#pids[@]}))")" HUB_TEST_CLOCK="$moment"
+  done
+  finish_batch
 done
 
 echo "=================== summary ==================="

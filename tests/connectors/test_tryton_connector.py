@@ -95,7 +95,6 @@ def test_a_created_party_is_found_by_each_identifier(books):
     assert books.existing_partner_ids([created.id, "987654"]) == {created.id}
 
 
-@pytest.mark.clock
 def test_a_batch_of_entries_is_created_and_posted_in_a_few_calls(books):
     party = books.create_partner(Partner("x", "Batch Client SAS"), kind="customer").id
     books.list_accounts()  # reference data, fetched once per connector
@@ -111,7 +110,6 @@ def test_a_batch_of_entries_is_created_and_posted_in_a_few_calls(books):
     assert found["batch-3"].entry_id == results[3].entry_id and found["batch-3"].state == "posted"
 
 
-@pytest.mark.clock
 def test_one_refused_entry_does_not_stop_the_rest_of_its_batch(books):
     party = books.create_partner(Partner("x", "Mixed Batch SA"), kind="customer").id
     good = sale_entry(books, "mix-good", party=party)
@@ -143,7 +141,6 @@ def test_an_unbalanced_entry_is_refused_before_any_call(books):
     assert len(books.call_log) == before
 
 
-@pytest.mark.clock
 def test_drafts_stay_drafts_and_can_be_updated_but_posted_entries_cannot(books):
     party = books.create_partner(Partner("x", "Draft Client"), kind="customer").id
     draft = books.create_entries([sale_entry(books, "draft-1", party=party)], post=False)[0]
@@ -176,7 +173,6 @@ def test_vat_bases_and_amounts_reach_tryton_tax_lines(books):
     assert {t["tax."]["rate"] for t in tax_lines} == {D("0.20")}  # booked on the child tax in force, not the parent
 
 
-@pytest.mark.clock
 def test_an_expired_session_is_renewed_transparently(books):
     books.check()
     books.client._auth_header = "Session " + "bm9ib2R5OjE6bm9wZQ=="  # a session Tryton does not know

@@ -23,7 +23,7 @@ from syncs.services import execute_run, recover_stale_runs
 from tenants.services import connection_create
 from tests.support.tryton import connector, credentials
 
-pytestmark = [pytest.mark.tryton, pytest.mark.clock]
+pytestmark = pytest.mark.tryton
 WRITE_OPERATIONS = ("create", "write", "delete", ".post")
 
 
@@ -61,6 +61,7 @@ def run_flow(flow) -> SyncRun:
     return run
 
 
+@pytest.mark.clock
 @pytest.mark.django_db
 def test_a_full_sync_puts_one_balanced_posted_entry_per_invoice_into_tryton(tryton_flow, tryton_peer,
                                                                              tryton_invoicing_db, tryton_accounting_db):
@@ -200,6 +201,7 @@ def _tryton_sql(peer, database: str, sql: str, params: tuple = ()):
         return conn.execute(sql.replace("%s", "?"), params).fetchall()
 
 
+@pytest.mark.clock
 @pytest.mark.django_db
 def test_a_tryton_invoice_that_lost_its_date_is_an_error_on_it_and_the_others_still_sync(
         tryton_flow, tryton_peer, tryton_invoicing_db, tryton_accounting_db):
@@ -245,6 +247,7 @@ def dated_books(tenant_a, tryton_peer, tryton_accounting_db):
     tryton_peer.drop_database(source_db)
 
 
+@pytest.mark.clock
 @pytest.mark.django_db
 def test_the_entry_is_booked_on_the_accounting_date_tryton_itself_used(dated_books, tryton_peer,
                                                                         tryton_accounting_db):
@@ -268,6 +271,7 @@ def test_the_entry_is_booked_on_the_accounting_date_tryton_itself_used(dated_boo
     assert [m["date"].isoformat() for m in moves] == [invoice["move_date"]]
 
 
+@pytest.mark.clock
 @pytest.mark.django_db
 def test_an_entry_dated_in_a_closed_period_gets_its_own_clear_error(dated_books, tryton_peer, tryton_accounting_db):
     flow, invoice = dated_books

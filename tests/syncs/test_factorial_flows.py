@@ -139,7 +139,6 @@ def test_with_faults_injected_at_20_percent_every_document_is_still_synced_exact
 
 
 @pytest.mark.django_db
-@pytest.mark.clock
 def test_master_data_pushed_twice_creates_each_account_and_contact_once(tenant_a, fresh, tryton_peer,
                                                                          tryton_accounting_db):
     factorial = factorial_connection(tenant_a, fresh)
@@ -225,7 +224,6 @@ def test_a_refused_refresh_pauses_the_flow_and_tells_the_owners_once(tenant_a, o
 
 
 @pytest.mark.django_db
-@pytest.mark.clock
 def test_webhooks_are_subscribed_once_verified_deduplicated_and_start_a_run(client, tenant_a, owner_a, fresh,
                                                                           tryton_peer, tryton_accounting_db):
     factorial = factorial_connection(tenant_a, fresh)
