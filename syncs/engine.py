@@ -518,9 +518,7 @@ class Engine:
                 return self.target.create_partners(
                     [(p, "customer" if kinds[p.id] == "sale" else "supplier") for p in remaining])
             except ConnectorError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+                self._pause_or_give_up(exc, attempt, attempts)
                 matches = self.target.match_partners(remaining)
                 for partner in remaining:
                     if partner.id in matches:
@@ -622,6 +620,14 @@ class Engine:
                                            f"Invoice {item.invoice.number} changed after its entry was posted.",
                                            details={"entry": existing.entry_id})
 
+    @staticmethod
+    def _pause_or_give_up(error: ConnectorError, attempt: int, attempts: int) -> None:
+        """After a write that may or may not have been applied: give up (re-raise) when the error is not
+        temporary or the attempts are spent, else pause (HUB_SYNC_RETRY_PAUSE, doubling) before settling."""
+        if not error.retryable or attempt == attempts:
+            raise error
+        time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+
     def _complete_attachment(self, item: _Work, existing) -> None:
         """Add the document's file to an entry found without one (an interruption came before the attach).
         A lost answer is settled by asking again whether the entry has its file."""
@@ -637,9 +643,7 @@ class Engine:
                 item.problem = self._target_problem(item, exc)
                 return
             except ConnectorError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+                self._pause_or_give_up(exc, attempt, attempts)
                 again = self.target.find_entries_by_reference([item.doc.reference]).get(item.doc.reference)
                 if again is None or again.attachment_count != 0:
                     return
@@ -655,10 +659,8 @@ class Engine:
             try:
                 results = self.target.create_entries([w.entry for w in remaining], post=post)
             except ConnectorError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
+                self._pause_or_give_up(exc, attempt, attempts)
                 logger.info("creating %s entries: %s; settling by reference", len(remaining), exc)
-                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
                 found = self.target.find_entries_by_reference([w.doc.reference for w in remaining])
                 still = []
                 for item in remaining:
@@ -694,9 +696,7 @@ class Engine:
                 item.problem = self._target_problem(item, exc)
                 return
             except ConnectorError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
+                self._pause_or_give_up(exc, attempt, attempts)
                 existing = self.target.find_entries_by_reference([item.doc.reference]).get(item.doc.reference)
                 if existing is None:
                     item.action = "create"
