@@ -323,7 +323,7 @@ class Engine:
                 # Known to the hub but with no entry recorded: a run may have created it and died (or lost
                 # the answer) before recording it. Ask the target for its reference first, every time.
                 item.action = "bind"
-            elif doc.target_entry_id:
+            else:
                 if doc.target_state == "posted":
                     if unchanged:
                         self._preview(invoice, "unchanged")
@@ -529,7 +529,7 @@ class Engine:
                 remaining = [p for p in remaining if p.id not in resolved]
                 if not remaining:
                     return []
-        return []
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _link(self, partner: Partner, target_id: str, rule: str) -> None:
         if self.dry_run:

@@ -79,13 +79,17 @@ class TenantScopedAdminMixin(PolicyPermissionsMixin):
         super().save_model(request, obj, form, change)
 
     def save_formset(self, request, form, formset, change):
-        for inline_obj in formset.save(commit=False):
-            action = "change" if inline_obj.pk else "add"
-            if not policy.may(request.user, _perm(inline_obj._meta, action), inline_obj):
-                raise PermissionDenied("Your role does not allow this in that tenant.")
-        formset.save_m2m()
-        for obj in formset.deleted_objects:
-            if not policy.may(request.user, _perm(obj._meta, "delete"), obj):
+        """Each inline row added, changed or deleted is checked in the tenant it ends up in, before anything is saved."""
+        deleted = set(formset.deleted_forms)
+        for inline_form in formset.forms:
+            obj = inline_form.instance  # already carries the submitted values
+            if inline_form in deleted:
+                action = "delete"
+            elif inline_form.has_changed():
+                action = "change" if obj.pk else "add"
+            else:
+                continue
+            if not policy.may(request.user, _perm(obj._meta, action), obj):
                 raise PermissionDenied("Your role does not allow this in that tenant.")
         super().save_formset(request, form, formset, change)
 
