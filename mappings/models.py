@@ -33,6 +33,11 @@ class JournalMode(models.TextChoices):
     BY_SOURCE_JOURNAL = "by_source_journal", "Map each journal of the invoicing tool"
 
 
+class UnmappedDimension(models.TextChoices):
+    IGNORE = "ignore", "Book the line without a dimension"
+    ERROR = "error", "Stop the invoice with an error until the value is mapped"
+
+
 class FlowKind(models.TextChoices):
     INVOICES = "invoices", "Invoices: invoicing tool → accounting"
     MASTER_DATA = "master_data", "Master data: accounting's ledger accounts and contacts → Factorial"
@@ -89,6 +94,23 @@ class Flow(models.Model):
     sales_rounding_vat_code_label = models.CharField(max_length=200, blank=True, default="")
     purchase_rounding_vat_code_id = models.CharField(max_length=64, blank=True, default="")
     purchase_rounding_vat_code_label = models.CharField(max_length=200, blank=True, default="")
+
+    # payments (lettering): a payment the source records is booked on this journal and reconciled
+    sync_payments = models.BooleanField(
+        default=False, help_text="Book payments of synced invoices and reconcile them with the invoice in accounting.")
+    payment_journal_id = models.CharField(max_length=64, blank=True, default="")
+    payment_journal_label = models.CharField(max_length=200, blank=True, default="")
+    bank_account = models.CharField(max_length=40, blank=True, default="",
+                                    help_text="Account the money is booked on (e.g. 512 Banque).")
+    exchange_gain_account = models.CharField(max_length=40, blank=True, default="",
+                                             help_text="Exchange gains at payment (e.g. 766).")
+    exchange_loss_account = models.CharField(max_length=40, blank=True, default="",
+                                             help_text="Exchange losses at payment (e.g. 666).")
+
+    # cost centres and projects (analytic dimensions)
+    unmapped_dimension = models.CharField(
+        max_length=10, choices=UnmappedDimension.choices, default=UnmappedDimension.IGNORE,
+        help_text="What happens to a line whose cost centre or project is not mapped.")
 
     # master data flows: which classes of the chart are pushed (first digits, e.g. "4567")
     account_classes = models.CharField(max_length=10, blank=True, default="4567",
@@ -147,6 +169,11 @@ class VatMapping(models.Model):
     source_label = models.CharField(max_length=200, blank=True, default="")
     target_vat_code_id = models.CharField(max_length=64)
     target_vat_code_label = models.CharField(max_length=200, blank=True, default="")
+    # Reverse charge (autoliquidation): the buyer books the VAT both as deductible (target_vat_code_id)
+    # and as due (due_vat_code_id), each with the same base.
+    reverse_charge = models.BooleanField(default=False)
+    due_vat_code_id = models.CharField(max_length=64, blank=True, default="")
+    due_vat_code_label = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["flow", "kind", "source_tax_id"], name="one_vat_mapping_per_tax")]
@@ -170,3 +197,22 @@ class JournalMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_journal} → {self.target_journal_label or self.target_journal_id}"
+
+
+class DimensionMapping(models.Model):
+    """A cost centre, project or analytic account of the invoicing tool -> an analytic account in accounting."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="dimension_mappings")
+    dimension = models.CharField(max_length=40, help_text="cost_center, project, or the source's analytic axis.")
+    source_value_id = models.CharField(max_length=128)
+    source_label = models.CharField(max_length=200, blank=True, default="")
+    target_dimension_id = models.CharField(max_length=64, help_text="Id of the analytic account in accounting.")
+    target_dimension_label = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flow", "dimension", "source_value_id"],
+                                               name="one_mapping_per_dimension_value")]
+        ordering = ["flow", "dimension", "source_label"]
+
+    def __str__(self) -> str:
+        return f"{self.dimension} {self.source_label or self.source_value_id} → {self.target_dimension_label or self.target_dimension_id}"

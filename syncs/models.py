@@ -84,6 +84,7 @@ class DocumentStatus(models.TextChoices):
     ERROR = "error", "Error"
     WAITING = "waiting", "Waiting for attachment"
     SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled in the invoicing tool"
 
 
 class SyncDocument(models.Model):
@@ -110,6 +111,15 @@ class SyncDocument(models.Model):
     target_state = models.CharField(max_length=10, blank=True, default="")
     target_number = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=10, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    # foreign currency: the rate the entry was converted at, its day and where it came from
+    exchange_rate = models.DecimalField(max_digits=24, decimal_places=12, null=True, blank=True)
+    exchange_rate_date = models.DateField(null=True, blank=True)
+    exchange_rate_source = models.CharField(max_length=60, blank=True, default="")
+    # cancelled or deleted in the source after it was synced
+    source_gone = models.CharField(max_length=10, blank=True, default="", help_text="cancelled | deleted")
+    reversal_entry_id = models.CharField(max_length=128, blank=True, default="")
+    presence_checked_at = models.DateTimeField(null=True, blank=True,
+                                               help_text="when the hub last checked it still exists in the source")
     duplicate_confirmed = models.BooleanField(
         default=False, help_text="A person confirmed it is not a duplicate of another invoice with the same number.")
     last_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -222,3 +232,60 @@ class WebhookDelivery(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connection", "digest"], name="one_delivery_per_event")]
         ordering = ["-received_at"]
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Being sent"
+    SYNCED = "synced", "Booked"
+    RECONCILED = "reconciled", "Booked and reconciled"
+    ERROR = "error", "Error"
+
+
+class SyncPayment(models.Model):
+    """One payment of a synced invoice and the payment entry it became in the target (exactly once)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="payments")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="payments")
+    document = models.ForeignKey(SyncDocument, on_delete=models.CASCADE, related_name="payments")
+    source_payment_id = models.CharField(max_length=128)
+    reference = models.CharField(max_length=160, help_text="the hub's reference, written on the payment entry")
+    date = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True,
+                                 help_text="in the invoice's currency")
+    currency = models.CharField(max_length=3, blank=True, default="")
+    company_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True,
+                                         help_text="in the company's currency")
+    target_entry_id = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    message = models.TextField(blank=True, default="")
+    last_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "document", "source_payment_id"], name="one_binding_per_payment"),
+            models.UniqueConstraint(fields=["flow", "reference"], name="one_payment_per_reference"),
+        ]
+        ordering = ["document", "date", "id"]
+
+    def __str__(self) -> str:
+        return f"Payment {self.source_payment_id} of {self.document}"
+
+
+class ExchangeRate(models.Model):
+    """A rate from the operator's rate source (e.g. the ECB's daily reference rates), cached in the hub."""
+
+    base = models.CharField(max_length=3, default="EUR")
+    currency = models.CharField(max_length=3)
+    day = models.DateField()
+    rate = models.DecimalField(max_digits=24, decimal_places=12, help_text="units of base per unit of currency")
+    source = models.CharField(max_length=60)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "base", "currency", "day"], name="one_rate_per_day")]
+        ordering = ["-day", "currency"]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate} {self.base} on {self.day} ({self.source})"

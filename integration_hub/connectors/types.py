@@ -58,6 +58,7 @@ class TaxRate:
     name: str
     rate: Decimal  # percent: Decimal("20") for 20 %
     kind: str = "both"  # sale | purchase | both
+    reverse_charge: bool = False  # the buyer self-assesses it (due and deductible at `rate`); invoices show 0 VAT
 
 
 @dataclass
@@ -71,6 +72,7 @@ class VatCode:
     kind: str = "both"  # sale | purchase | both
     account_number: str = ""  # where the VAT of an invoice goes
     credit_note_account_number: str = ""  # where the VAT of a credit note goes
+    reverse_charge: str = ""  # "deductible" | "due": one half of a reverse-charge pair; "" for ordinary VAT
 
 
 @dataclass
@@ -110,6 +112,9 @@ class InvoiceLine:
     tax_rate: Decimal | None = None  # percent; None when the line carries no tax at all
     tax_code: str = ""  # the source's id of the tax
     account_number: str = ""
+    more_taxes: list[tuple[str, Decimal | None]] = field(default_factory=list)  # further (tax id, rate) of the line
+    company_amount: Decimal | None = None  # untaxed_amount in the company's currency, when the source booked it
+    dimensions: dict[str, tuple[str, str]] = field(default_factory=dict)  # {"cost_center": (id, label), ...}
 
     @property
     def gross_amount(self) -> Decimal:
@@ -123,7 +128,9 @@ class InvoiceTax:
     tax_code: str
     rate: Decimal | None
     base: Decimal
-    amount: Decimal
+    amount: Decimal  # reverse charge: the self-assessed amount (base x rate), which the invoice total leaves out
+    reverse_charge: bool = False
+    company_amount: Decimal | None = None  # amount in the company's currency, when the source booked it
 
 
 @dataclass
@@ -150,6 +157,21 @@ class Invoice:
     version: str = ""  # changes whenever the document changes
     raw_state: str = ""
     extra: dict = field(default_factory=dict)  # source facts that travel along (file link, card, project...)
+    company_total: Decimal | None = None  # total in the company's currency, when the source states it
+    exchange_rate_source: str = ""  # where exchange_rate comes from ("invoicing tool", ...), when set
+    cancelled: bool = False  # cancelled in the source after it was issued
+    payments: list["Payment"] = field(default_factory=list)  # what the source says was paid (when it says)
+
+
+@dataclass
+class Payment:
+    """One payment of an invoice as the source records it. Amounts are positive, in the invoice's currency."""
+
+    id: str
+    date: dt.date
+    amount: Decimal
+    company_amount: Decimal | None = None  # what it was worth in the company's currency, when the source says
+    label: str = ""
 
 
 def unreadable_invoice(record_id: str, *, reason: str, number: str = "", kind: str = "purchase",
@@ -188,6 +210,10 @@ class EntryLine:
     vat_code_id: str = ""  # the VAT code the line is the base or the tax of
     vat_role: str = ""  # "base" | "tax" | ""
     vat_base: Decimal | None = None  # for tax lines: the base amount the tax was computed on
+    more_vat_code_ids: tuple[str, ...] = ()  # base lines: further VAT codes the amount is the base of
+    amount_currency: Decimal | None = None  # foreign-currency amount (debit positive), when the entry's is foreign
+    currency: str = ""  # the foreign currency of amount_currency
+    analytic: dict[str, str] = field(default_factory=dict)  # {dimension: target analytic account id}
 
     @property
     def amount(self) -> Decimal:
