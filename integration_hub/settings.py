@@ -237,7 +237,15 @@ HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
 # A batch whose answer was lost (or a temporary error) is settled by asking the target for its references, then
 # what is missing is sent again: this many times, pausing HUB_SYNC_RETRY_PAUSE seconds (doubling) in between.
 HUB_SYNC_WRITE_RETRIES = env.int("HUB_SYNC_WRITE_RETRIES", default=3)
+# Foreign-currency invoices without a rate of their own and none in the accounting tool's rate table on the
+# booking date: where the operator's reference rates come from (the ECB's daily XML format, e.g.
+# https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml). Empty: no such source.
+HUB_EXCHANGE_RATES_URL = env.str("HUB_EXCHANGE_RATES_URL", default="")
+HUB_EXCHANGE_RATES_MAX_AGE_DAYS = env.int("HUB_EXCHANGE_RATES_MAX_AGE_DAYS", default=7)
 HUB_SYNC_RETRY_PAUSE = env.float("HUB_SYNC_RETRY_PAUSE", default=2.0)
+# At the end of a full run, this many booked documents (those checked longest ago) are looked up in the
+# source, to notice the ones deleted there since (syncs/cancellations.py).
+HUB_PRESENCE_CHECK_BATCH = env.int("HUB_PRESENCE_CHECK_BATCH", default=500)
 HUB_RUN_STALE_AFTER = env.int("HUB_RUN_STALE_AFTER", default=600)  # seconds without a heartbeat
 HUB_HTTP_CONNECT_TIMEOUT = env.float("HUB_HTTP_CONNECT_TIMEOUT", default=5.0)
 HUB_HTTP_READ_TIMEOUT = env.float("HUB_HTTP_READ_TIMEOUT", default=60.0)

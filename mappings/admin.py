@@ -2,8 +2,13 @@ from django.contrib import admin
 from import_export.admin import ImportExportMixin
 
 from integration_hub.admin_io import UserScopedImportExport
-from mappings.models import Flow, JournalMapping, VatMapping
-from mappings.resources import FlowAccountsResource, JournalMappingResource, VatMappingResource
+from mappings.models import DimensionMapping, Flow, JournalMapping, VatMapping
+from mappings.resources import (
+    DimensionMappingResource,
+    FlowAccountsResource,
+    JournalMappingResource,
+    VatMappingResource,
+)
 from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
 
 
@@ -17,6 +22,11 @@ class JournalMappingInline(TenantScopedInlineMixin, admin.TabularInline):
     extra = 0
 
 
+class DimensionMappingInline(TenantScopedInlineMixin, admin.TabularInline):
+    model = DimensionMapping
+    extra = 0
+
+
 @admin.register(Flow)
 class FlowAdmin(UserScopedImportExport, ImportExportMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     resource_classes = [FlowAccountsResource]
@@ -25,7 +35,7 @@ class FlowAdmin(UserScopedImportExport, ImportExportMixin, TenantScopedAdminMixi
     search_fields = ["name", "tenant__name"]
     list_select_related = ["tenant", "source", "target"]
     readonly_fields = ["cursor", "enabled"]
-    inlines = [VatMappingInline, JournalMappingInline]
+    inlines = [VatMappingInline, JournalMappingInline, DimensionMappingInline]
 
     def save_model(self, request, obj, form, change):
         """A flow's tools belong to the flow's own tenant."""
@@ -53,3 +63,12 @@ class JournalMappingAdmin(VatMappingAdmin):
     list_display = ["flow", "source_journal", "target_journal_label", "target_journal_id"]
     list_filter = []
     search_fields = ["flow__name", "source_journal", "target_journal_label"]
+
+
+@admin.register(DimensionMapping)
+class DimensionMappingAdmin(VatMappingAdmin):
+    resource_classes = [DimensionMappingResource]
+    list_display = ["flow", "dimension", "source_label", "source_value_id", "target_dimension_label",
+                    "target_dimension_id"]
+    list_filter = ["dimension"]
+    search_fields = ["flow__name", "source_label", "target_dimension_label"]

@@ -10,7 +10,7 @@ from import_export import fields, resources, widgets
 
 from integration_hub.admin_io import InertDiff
 from integration_hub.connectors.errors import ConnectorError
-from mappings.models import Flow, JournalMapping, VatMapping
+from mappings.models import DimensionMapping, Flow, JournalMapping, VatMapping
 from tenants.policy import tenants_where
 from tenants.services import ConnectionUnusable, connection_list
 
@@ -56,7 +56,7 @@ class TargetLists:
         except ConnectorError as exc:
             return exc
         key = "number" if name == "accounts" else "id"
-        return {getattr(item, key): item for item in items}
+        return {(item[0] if isinstance(item, tuple) else getattr(item, key)): item for item in items}
 
 
 def _flows_where(user, permission: str, flows=None):
@@ -167,6 +167,33 @@ class JournalMappingResource(ScopedResource):
         super().validate_instance(instance, errors, validate_unique)
 
 
+class DimensionMappingResource(ScopedResource):
+    """Cost centres, projects and analytic accounts of the invoicing tool -> analytic accounts in accounting."""
+
+    flow = fields.Field(attribute="flow", column_name="flow")
+
+    class Meta:
+        model = DimensionMapping
+        fields = ("flow", "dimension", "source_value_id", "source_label", "target_dimension_id",
+                  "target_dimension_label")
+        import_id_fields = ("flow", "dimension", "source_value_id")
+        skip_unchanged = True
+        report_skipped = True
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        errors = dict(import_validation_errors or {})
+        if getattr(instance, "flow_id", None):
+            accounts = self._live(instance.flow, "dimensions", errors, "target_dimension_id")
+            if accounts is not None:
+                found = accounts.get(str(instance.target_dimension_id))
+                if found is None:
+                    errors.setdefault("target_dimension_id", []).append(
+                        f"Unknown analytic account {instance.target_dimension_id!r} in {instance.flow.target}.")
+                elif not instance.target_dimension_label:
+                    instance.target_dimension_label = found[1][:200]
+        super().validate_instance(instance, errors, validate_unique)
+
+
 class FlowAccountsResource(CheckedResource):
     """The account mappings of flows (one row per flow); rows only update existing flows."""
 
@@ -213,4 +240,4 @@ class FlowAccountsResource(CheckedResource):
         super().validate_instance(instance, errors, validate_unique)
 
 
-__all__ = ["VatMappingResource", "JournalMappingResource", "FlowAccountsResource"]
+__all__ = ["VatMappingResource", "JournalMappingResource", "DimensionMappingResource", "FlowAccountsResource"]

@@ -64,6 +64,8 @@ def flow_problems(flow: Flow) -> list[Problem]:
         problems.append(Problem("accounts", "The credit rounding account is not set."))
     if not flow.debit_rounding_account:
         problems.append(Problem("accounts", "The debit rounding account is not set."))
+    if flow.sync_payments and not (flow.payment_journal_id and flow.bank_account):
+        problems.append(Problem("configuration", "Payments are booked, but their journal or bank account is not set."))
     return problems
 
 
@@ -75,10 +77,14 @@ def flow_check_ready(flow: Flow) -> None:
 
 @transaction.atomic
 def vat_mapping_set(*, flow: Flow, kind: str, source_tax_id: str, source_rate, source_label: str = "",
-                    target_vat_code_id: str, target_vat_code_label: str = "") -> VatMapping:
+                    target_vat_code_id: str, target_vat_code_label: str = "", due_vat_code_id: str = "",
+                    due_vat_code_label: str = "") -> VatMapping:
+    """Map one tax of the source; with a due VAT code the mapping is a reverse charge (deductible + due)."""
     mapping, _ = VatMapping.objects.update_or_create(
         flow=flow, kind=kind, source_tax_id=source_tax_id,
         defaults={"source_rate": source_rate, "source_label": source_label,
-                  "target_vat_code_id": target_vat_code_id, "target_vat_code_label": target_vat_code_label},
+                  "target_vat_code_id": target_vat_code_id, "target_vat_code_label": target_vat_code_label,
+                  "reverse_charge": bool(due_vat_code_id), "due_vat_code_id": due_vat_code_id,
+                  "due_vat_code_label": due_vat_code_label},
     )
     return mapping

@@ -24,11 +24,15 @@ ACCOUNT_CLASSES = {  # which classes the lists of each step show
     "sales_discount_account": ("6", "7"), "purchase_discount_account": ("6", "7"),
 }
 
+# Payments (lettering): where the money goes, and the exchange differences at payment (flow settings, optional).
+PAYMENT_ACCOUNTS = {"bank_account": ("512",), "exchange_gain_account": ("766",), "exchange_loss_account": ("666",)}
+PAYMENT_ACCOUNT_CLASSES = {"bank_account": ("5",), "exchange_gain_account": ("7",), "exchange_loss_account": ("6",)}
+
 
 def suggest_account(role: str, accounts: list[Account]) -> Account | None:
     usable = sorted((a for a in accounts if a.usable), key=lambda a: a.number)
     by_number = {a.number: a for a in usable}
-    for prefix in USUAL_ACCOUNTS.get(role, ()):
+    for prefix in {**USUAL_ACCOUNTS, **PAYMENT_ACCOUNTS}.get(role, ()):
         if prefix in by_number:
             return by_number[prefix]
         children = [a for a in usable if a.number.startswith(prefix)]
@@ -38,7 +42,7 @@ def suggest_account(role: str, accounts: list[Account]) -> Account | None:
 
 
 def accounts_for(role: str, accounts: list[Account]) -> list[Account]:
-    classes = ACCOUNT_CLASSES.get(role, ("4", "6", "7"))
+    classes = {**ACCOUNT_CLASSES, **PAYMENT_ACCOUNT_CLASSES}.get(role, ("4", "6", "7"))
     return sorted((a for a in accounts if a.usable and a.account_class in classes), key=lambda a: a.number)
 
 
@@ -47,9 +51,13 @@ def _words(text: str) -> set[str]:
 
 
 def suggest_vat_code(rate: TaxRate, codes: list[VatCode], kind: str) -> VatCode | None:
-    """A VAT code of the same kind and rate; among several, the one whose name shares most words."""
+    """A VAT code of the same kind and rate; among several, the one whose name shares most words.
+
+    A reverse charge is offered only the deductible half of a reverse-charge pair (never a 0 % code), and an
+    ordinary rate never half of a pair."""
+    wanted_role = "deductible" if rate.reverse_charge else ""
     same = [c for c in codes if c.rate is not None and Decimal(c.rate) == Decimal(rate.rate)
-            and c.kind in (kind, "both")]
+            and c.kind in (kind, "both") and c.reverse_charge == wanted_role]
     if not same:
         return None
     wanted = _words(rate.name)
@@ -70,3 +78,30 @@ def suggest_rounding_vat_code(codes: list[VatCode], kind: str) -> VatCode | None
     if standard:
         return min(standard, key=lambda c: (len(c.code), c.code))
     return None
+
+
+def suggest_dimension(label: str, targets: list[tuple[str, str, str]]) -> str:
+    """The id of the analytic account (id, label, axis) named like ``label``, or "": the same name first, then
+    the same name behind a code ("PAR Siège Paris" for "Siège Paris", either way round)."""
+    wanted = normalise_name(label)
+    if not wanted:
+        return ""
+    names = [(target_id, normalise_name(target_label)) for target_id, target_label, _axis in targets]
+    for target_id, name in names:
+        if name == wanted:
+            return target_id
+    for target_id, name in names:
+        if name and (name.endswith(" " + wanted) or wanted.endswith(" " + name)):
+            return target_id
+    return ""
+
+
+def reverse_charge_pair(deductible: VatCode, codes: list[VatCode]) -> VatCode | None:
+    """The due half that goes with a deductible reverse-charge code."""
+    return next((c for c in codes if c.id == deductible.pair and c.reverse_charge == "due"), None)
+
+
+def suggest_payment_journal(journals: list[Journal]) -> Journal | None:
+    """The journal payments are booked on: the accounting tool's first cash or bank journal."""
+    matching = [j for j in journals if j.kind in ("cash", "bank")]
+    return matching[0] if matching else None

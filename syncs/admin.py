@@ -11,8 +11,8 @@ from import_export.admin import ExportMixin
 from integration_hub.admin_io import UserScopedImportExport
 
 from mappings.models import Flow
-from syncs import catalogue, selectors, services
-from syncs.models import DocumentOutcome, ErrorStatus, SyncDocument, SyncError, SyncRun
+from syncs import cancellations, catalogue, selectors, services
+from syncs.models import DocumentOutcome, ErrorStatus, SyncDocument, SyncError, SyncPayment, SyncRun
 from syncs.resources import SyncErrorResource
 from tenants import policy
 from tenants.admin_scoping import TenantScopedAdminMixin
@@ -97,7 +97,7 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
     list_per_page = 50
     show_full_result_count = False
     date_hierarchy = None
-    actions = ["retry_now", "mark_resolved", "mark_ignored", "confirm_not_duplicate"]
+    actions = ["retry_now", "mark_resolved", "mark_ignored", "confirm_not_duplicate", "book_reversal"]
     fields = ["code", "title", "description", "resolution", "message", "provider_message", "document_link",
               "entry_in_target", "open_in_tools", "flow", "status", "occurrences", "created_at", "last_seen_at",
               "resolved_by", "resolved_at", "resolution_note"]
@@ -203,6 +203,18 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
         retry_queued_message(self, request, results)
         return None
 
+    @admin.action(description="Book the reversal (invoice cancelled after its entry was posted)",
+                  permissions=["resolve"])
+    def book_reversal(self, request, queryset):
+        queryset = self._allowed(request, queryset, "syncs.resolve_syncerror")
+        outcomes = cancellations.book_reversals(errors=queryset, user=request.user)
+        if not outcomes:
+            self.message_user(request, "None of the selected errors is an open “cancelled after its entry was "
+                                       "posted” error of yours.", messages.WARNING)
+        for outcome in outcomes:
+            self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
+        return None
+
     @admin.action(description="Mark resolved (with a note)", permissions=["resolve"])
     def mark_resolved(self, request, queryset):
         return self._with_note(request, queryset, ErrorStatus.RESOLVED, "resolved")
@@ -233,6 +245,21 @@ class OutcomeInline(admin.TabularInline):
         return policy.may(request.user, "syncs.view_syncdocument", obj)
 
 
+class PaymentInline(admin.TabularInline):
+    """The document's payments and the payment entries they became (read-only)."""
+
+    model = SyncPayment
+    fields = ["date", "amount", "currency", "company_amount", "status", "target_entry_id", "reference", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    verbose_name = "payment"
+
+    def has_view_permission(self, request, obj=None):
+        return policy.may(request.user, "syncs.view_syncdocument", obj)
+
+
 @admin.register(SyncDocument)
 class SyncDocumentAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["source_number", "partner_name", "kind", "issue_date", "total_amount", "status", "target_number",
@@ -241,7 +268,7 @@ class SyncDocumentAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelA
     search_fields = ["source_number", "partner_name", "reference", "target_number"]
     list_select_related = ["flow"]
     show_full_result_count = False
-    inlines = [OutcomeInline]
+    inlines = [OutcomeInline, PaymentInline]
     actions = ["retry_now"]
     exclude = ["last_run"]
 

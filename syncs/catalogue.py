@@ -122,6 +122,19 @@ POSTED_ENTRY_CHANGED = _add(
                "error as resolved with a note. Or issue a credit note in the invoicing tool.",
     retry_automatically=False,
 )
+SOURCE_CANCELLED = _add(
+    "SOURCE_CANCELLED",
+    title="Invoice cancelled or deleted after its entry was posted",
+    description="The invoice was cancelled or deleted in the invoicing tool after the hub had booked it, and its "
+                "entry is posted in accounting, so the hub cannot simply remove it. Until something is done, "
+                "accounting still counts an invoice that no longer exists.",
+    resolution="If the invoice really is cancelled, use the error desk's action *Book the reversal*: the hub books, "
+               "once, a posted entry with the same accounts, third party and VAT, debits and credits swapped, "
+               "dated the day of the cancellation (never before the original entry), and the invoice is marked "
+               "cancelled. If it was cancelled by mistake, restore it in the invoicing tool and mark this error resolved "
+               "with a note (the entry stays as it is).",
+    retry_automatically=False,
+)
 TARGET_REJECTED = _add(
     "TARGET_REJECTED",
     title="Accounting tool refused the entry",
@@ -149,6 +162,39 @@ DUPLICATE_NUMBER = _add(
                "and ignore this error. If it really is another invoice, use the error desk's action *Not a "
                "duplicate: book it*.",
     retry_automatically=False,
+)
+REVERSE_CHARGE_NOT_MAPPED = _add(
+    "REVERSE_CHARGE_NOT_MAPPED",
+    title="Reverse-charge VAT not mapped to a pair of VAT codes",
+    description="The supplier invoice carries a reverse charge (autoliquidation: intra-EU goods or services, "
+                "services from outside the EU, domestic reverse charge). The buyer must book the VAT twice, as "
+                "deductible and as due, each on the invoice's base; the flow's mapping for this tax names only one "
+                "VAT code (or a 0 % code), so booking it would leave the VAT out of the return.",
+    resolution="In the flow's purchase VAT step, map this tax as a reverse charge: choose its deductible VAT code "
+               "and its due VAT code (in Tryton's French chart, the two halves (1) and (2) of the intra-EU tax). "
+               "Then retry the invoice.",
+    step="purchase_vat",
+)
+EXCHANGE_RATE_NOT_FOUND = _add(
+    "EXCHANGE_RATE_NOT_FOUND",
+    title="No exchange rate for the invoice's currency",
+    description="The invoice is in a foreign currency and the hub found no rate to the company's currency for the "
+                "booking date: the document carries none, the accounting tool's rate table has none on or before "
+                "that day, and no rate source is configured (or it had none). The hub never invents a rate.",
+    resolution="Add the rate for that day in the accounting tool (Tryton: Currency > Currencies > Rates), or ask "
+               "the operator to set HUB_EXCHANGE_RATES_URL (e.g. the ECB's daily reference rates). Then retry the "
+               "invoice.",
+)
+DIMENSION_NOT_MAPPED = _add(
+    "DIMENSION_NOT_MAPPED",
+    title="Cost centre or project not mapped to an analytic account",
+    description="A line of the invoice carries a cost centre, a project or an analytic account of the invoicing "
+                "tool that the flow does not map to an analytic account in accounting, and the flow is set to stop "
+                "such invoices rather than book them without it. The message names the value.",
+    resolution="In the flow's Configuration step (Cost centres and projects), choose the analytic account of the "
+               "accounting tool for this value (create it there first if needed), or let the flow book unmapped "
+               "lines without a dimension. Then retry the invoice.",
+    step="configuration",
 )
 DATE_VALIDATION = _add(
     "DATE_VALIDATION",
@@ -182,6 +228,40 @@ UNEXPECTED = _add(
                 "sent for it; the rest of the run went on.",
     resolution="The invoice is retried automatically at the next runs. If the error stays, contact support "
                "with the invoice number and the run number shown here.",
+)
+
+# Payments (lettering): the invoice's entry is booked; one of its payments is not (see syncs/payments.py).
+PAYMENT_SETTINGS_INCOMPLETE = _add(
+    "PAYMENT_SETTINGS_INCOMPLETE",
+    title="Payments cannot be booked: the flow's payment settings are incomplete",
+    description="The invoicing tool says this invoice was paid and the flow books payments, but the flow has no "
+                "payment journal, bank account or collective account set, or one of these accounts (or the "
+                "exchange gain or loss account a foreign-currency payment needs) does not exist or is closed in "
+                "accounting. The invoice's own entry is booked; only its payment waits.",
+    resolution="In the flow's Configuration step (Payments), choose the payment journal, the bank account and "
+               "the exchange gain and loss accounts (usually 512, 766 and 666), or create or re-open the account "
+               "in accounting. Then retry the invoice: its payments are booked and lettered.",
+    step="configuration",
+)
+PAYMENT_RATE_NOT_FOUND = _add(
+    "PAYMENT_RATE_NOT_FOUND",
+    title="No exchange rate for a foreign-currency payment",
+    description="The invoice is in a foreign currency and the invoicing tool did not say what its payment was "
+                "worth in the company's currency, and the accounting tool has no rate for that currency on the "
+                "payment's day. The hub never invents a rate, so the payment is not booked.",
+    resolution="Add the rate for that day in the accounting tool (Tryton: Currency > Currencies > Rates), then "
+               "retry the invoice.",
+)
+PAYMENT_NOT_BOOKED = _add(
+    "PAYMENT_NOT_BOOKED",
+    title="Payment not booked in accounting",
+    description="The invoicing tool says this invoice was paid, and the accounting tool refused the payment entry "
+                "or its lettering with the invoice: the payment's date is in a closed period, the invoice's entry "
+                "no longer has its customer or supplier line (it was changed or deleted by hand), or the tool "
+                "refused the entry for the reason shown below. The invoice's own entry is not affected.",
+    resolution="Read the accounting tool's message below. Re-open the period, or restore the invoice's entry, or "
+               "book and letter the payment by hand and mark this error resolved. Otherwise retry the invoice once "
+               "fixed: a payment already booked is never booked twice.",
 )
 
 

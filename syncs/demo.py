@@ -3,7 +3,8 @@
 A trytond server (integration_hub.peers.tryton) runs on a fixed port with two demo databases:
 - the invoicing company: customers, suppliers, some 90 posted invoices and credit notes, plus four
   invoices with deliberate problems (a line without tax, an unmapped 2.1 % rate, an unreadable
-  "PDF", and a supplier invoice with a good PDF);
+  "PDF", and a supplier invoice with a good PDF), and five awkward ones (reverse charge from a German
+  and a Belgian supplier, a USD SaaS subscription, a USD sale, a line taxed twice);
 - the accounting company: an empty French chart, where the flow books entries.
 """
 from __future__ import annotations
@@ -66,6 +67,9 @@ def ensure_invoicing_database(peer, *, out=print) -> str:
                    supplier_profiles=["fr_siret", "fr_siren"],
                    start_date=(today - dt.timedelta(days=150)).isoformat(), end_date=today.isoformat())
     peer.run_setup(INVOICING_DB, "add_problem_invoices")
+    # Invoices that are not ordinary: intra-EU reverse charge, a USD SaaS subscription (reverse charge too), a
+    # USD sale, a line taxed twice; the hub books each as Tryton itself did.
+    peer.run_setup(INVOICING_DB, "add_awkward_invoices", day=(today - dt.timedelta(days=5)).isoformat())
     return INVOICING_DB
 
 

@@ -24,6 +24,8 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 from django.db import transaction
+
+from syncs.rates import RateResolver
 from django.utils import timezone
 
 from integration_hub.connectors.errors import (
@@ -38,7 +40,7 @@ from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.text import normalise_name
 from integration_hub.connectors.types import Invoice, JournalEntry, Partner, Scope
 from mappings.models import Flow, JournalMapping, VatMapping
-from syncs import catalogue
+from syncs import cancellations, catalogue, payments
 from syncs.entries import (
     DocumentProblem,
     FlowSettings,
@@ -52,6 +54,7 @@ from syncs.entries import (
     validate_invoice,
 )
 from syncs.dbutil import bulk_set
+from syncs.dimensions import dimension_map
 from syncs.fingerprint import invoice_fingerprint, same_version
 from syncs.recording import close_errors, open_errors, save_outcomes
 from syncs.models import (
@@ -94,7 +97,7 @@ class Preview:
     """What a dry run would do with one document."""
 
     invoice: Invoice
-    action: str  # create | update | unchanged | waiting | error | skipped
+    action: str  # create | update | unchanged | waiting | error | skipped | cancelled
     entry: JournalEntry | None = None
     problem: DocumentProblem | None = None
 
@@ -146,10 +149,14 @@ def worker_identity() -> str:
 
 
 def flow_settings(flow: Flow) -> FlowSettings:
-    vat_by_tax, vat_by_rate = {}, {}
-    for mapping in VatMapping.objects.filter(flow=flow):
+    vat_by_tax, vat_by_rate, due_by_tax, due_by_rate = {}, {}, {}, {}
+    for mapping in VatMapping.objects.filter(flow=flow).order_by("pk"):
         vat_by_tax[(mapping.kind, mapping.source_tax_id)] = mapping.target_vat_code_id
-        vat_by_rate.setdefault((mapping.kind, rate_key(mapping.source_rate)), mapping.target_vat_code_id)
+        rate = ("rc:" if mapping.reverse_charge else "") + rate_key(mapping.source_rate)
+        vat_by_rate.setdefault((mapping.kind, rate), mapping.target_vat_code_id)
+        if mapping.reverse_charge and mapping.due_vat_code_id:
+            due_by_tax[(mapping.kind, mapping.source_tax_id)] = mapping.due_vat_code_id
+            due_by_rate.setdefault((mapping.kind, rate), mapping.due_vat_code_id)
     journal_map = dict(JournalMapping.objects.filter(flow=flow).values_list("source_journal", "target_journal_id"))
     return FlowSettings(
         flow_id=flow.pk,
@@ -169,6 +176,10 @@ def flow_settings(flow: Flow) -> FlowSettings:
         rounding_vat={"sale": flow.sales_rounding_vat_code_id, "purchase": flow.purchase_rounding_vat_code_id},
         vat_by_tax=vat_by_tax,
         vat_by_rate=vat_by_rate,
+        due_by_tax=due_by_tax,
+        due_by_rate=due_by_rate,
+        dimension_map=dimension_map(flow),
+        unmapped_dimension=flow.unmapped_dimension,
     )
 
 
@@ -195,8 +206,10 @@ class Engine:
         self.settings = flow_settings(flow)
         self.scope = Scope(flow.scope)
         self._catalog: TargetCatalog | None = None
+        self._rates: RateResolver | None = None
         self._verified_partners: set[str] = set()
         self._upgrades: list[tuple[SyncDocument, str]] = []  # fingerprints to store in the current format
+        self.cancelled: list[tuple[Invoice, SyncDocument | None]] = []  # met in the batch, see cancellations.py
         self.total: int | None = None
         self.cursor_after: dt.datetime | None = None
         if flow.source is None or flow.target is None:
@@ -238,6 +251,7 @@ class Engine:
                     self._process_batch(batch)
                 if not self.dry_run and not self.limit:
                     self.cursor_after = listing_started
+                    cancellations.check_presence(self)  # documents deleted in the source since they were booked
         finally:
             self.close()
         return self.previews
@@ -301,6 +315,9 @@ class Engine:
 
     def _classify_one(self, invoice: Invoice, doc: SyncDocument | None) -> _Work | None:
         """What to do with one document (None: nothing, it is skipped or unchanged)."""
+        if invoice.cancelled:  # settled for the whole batch once it is classified
+            self.cancelled.append((invoice, doc))
+            return None
         try:
             validate_invoice(invoice)
         except DocumentProblem as problem:
@@ -351,7 +368,8 @@ class Engine:
         rivals: dict[tuple, list[tuple[str, int, str]]] = {}  # key -> (source id, hub id, entry number)
         numbers = {w.invoice.number for w in fresh if w.invoice.number}
         for source_id, pk, number, partner, kind, entry, entry_id in SyncDocument.objects.filter(
-                flow=self.flow, source_number__in=numbers).exclude(status=DocumentStatus.SKIPPED).values_list(
+                flow=self.flow, source_number__in=numbers).exclude(
+                status__in=[DocumentStatus.SKIPPED, DocumentStatus.CANCELLED]).values_list(
                 "source_id", "pk", "source_number", "partner_name", "kind", "target_number", "target_entry_id"):
             rivals.setdefault(key(number, partner, kind), []).append((source_id, pk, entry or entry_id))
         for item in fresh:
@@ -373,6 +391,9 @@ class Engine:
 
     def _process_batch(self, invoices: list[Invoice], retrying: bool = False) -> None:
         work = self._classify(invoices, retrying)
+        if self.cancelled:
+            cancelled, self.cancelled = self.cancelled, []
+            cancellations.settle_cancelled(self, cancelled)
         self._duplicates(work)
         if self._upgrades and not self.dry_run:
             for doc, fingerprint in self._upgrades:
@@ -394,6 +415,8 @@ class Engine:
                     self._preview_work(item)
             else:
                 self._send(work)
+        if self.flow.sync_payments and not self.dry_run:
+            payments.book_batch(self, invoices)  # payments of the batch's booked invoices (lettering)
         if self.progress:
             self.progress(self.counts.seen, self.total)
         if self.run is not None and not self.dry_run:
@@ -403,12 +426,26 @@ class Engine:
         catalog = self.catalog
         for item in items:
             try:
+                self._complete_rate(item.invoice)
                 precheck(item.invoice, self.settings, catalog)
             except DocumentProblem as problem:
                 item.problem = problem
+            except RunAborted:
+                raise
             except Exception as exc:  # noqa: BLE001 - one document never stops the flow
                 logger.warning("checking invoice %s failed", item.invoice.id, exc_info=True)
                 item.problem = unexpected_problem(item.invoice, "checking its amounts and mappings", exc)
+
+    def _complete_rate(self, invoice: Invoice) -> None:
+        """A foreign invoice without a rate of its own gets one from the target's table or the operator's source
+        (a failing call to the target stops the run, so a later run uses the same rate, never another)."""
+        if self._rates is None:
+            self._rates = RateResolver(self.target, self.settings.base_currency)
+        accounting = self.settings.booking_date == "accounting" and invoice.accounting_date
+        try:
+            self._rates.complete(invoice, invoice.accounting_date if accounting else invoice.issue_date)
+        except ConnectorError as exc:
+            raise RunAborted(f"The accounting tool's exchange rates could not be read: {exc}") from exc
 
     def _attachments(self, items: list[_Work]) -> None:
         for item in items:
@@ -741,6 +778,11 @@ class Engine:
         total = usable_amount(invoice.total_amount)
         doc.total_amount = total.quantize(Decimal("0.01")) if total is not None else None
         doc.currency = str(invoice.currency or "")[:3]
+        rate = usable_amount(invoice.exchange_rate) if invoice.exchange_rate_source else None
+        doc.exchange_rate = rate.quantize(Decimal("0.000000000001")) if rate is not None and rate < 10**12 else None
+        doc.exchange_rate_source = str(invoice.exchange_rate_source or "")[:60]
+        rate_day = (invoice.extra or {}).get("exchange_rate_date")
+        doc.exchange_rate_date = dt.date.fromisoformat(rate_day) if isinstance(rate_day, str) and rate_day else None
         doc.source_updated_at = invoice.updated_at if isinstance(invoice.updated_at, dt.datetime) else None
         doc.last_run = self.run
         doc.updated_at = timezone.now()
@@ -776,7 +818,8 @@ class Engine:
                     d.pk = d.id = ids[d.source_id]
         if changed:
             bulk_set(changed, ["source_number", "kind", "is_credit_note", "partner_name", "issue_date", "total_amount",
-                               "currency", "source_updated_at", "last_run", "pending_version", "status", "updated_at"])
+                               "currency", "source_updated_at", "last_run", "pending_version", "status", "updated_at",
+                               "exchange_rate", "exchange_rate_source", "exchange_rate_date"])
 
     @transaction.atomic
     def _record(self, work: list[_Work]) -> None:

@@ -55,7 +55,11 @@ class FlowSettings:
     debit_rounding_account: str = ""
     rounding_vat: dict = field(default_factory=dict)  # {"sale": vat code id, ...}
     vat_by_tax: dict = field(default_factory=dict)  # {(kind, source tax id): vat code id}
-    vat_by_rate: dict = field(default_factory=dict)  # {(kind, "20"): vat code id}
+    vat_by_rate: dict = field(default_factory=dict)  # {(kind, "20"): vat code id}; reverse charge: (kind, "rc:20")
+    due_by_tax: dict = field(default_factory=dict)  # reverse charge: {(kind, source tax id): due VAT code id}
+    due_by_rate: dict = field(default_factory=dict)  # reverse charge: {(kind, "rc:20"): due VAT code id}
+    dimension_map: dict = field(default_factory=dict)  # {(dimension, source value id): target analytic account id}
+    unmapped_dimension: str = "ignore"  # "ignore": book the line without it; "error": DIMENSION_NOT_MAPPED
 
 
 @dataclass
@@ -149,19 +153,39 @@ class _Builder:
                               details={"line_account": number, "default_account": default_number})
 
     def vat_code(self, tax_code: str, rate: Decimal | None, description: str) -> VatCode:
-        target_id = self.settings.vat_by_tax.get((self.kind, tax_code)) if tax_code else None
+        return self.tax_target(tax_code, rate, description).code
+
+    def tax_target(self, tax_code: str, rate: Decimal | None, description: str, *,
+                   reverse_charge: bool = False) -> "_TaxTarget":
+        """The VAT code(s) a tax of the source books to: one code, or a reverse-charge pair (deductible, due).
+
+        A tax the source says is a reverse charge must be mapped to a pair; it is never booked as 0 %."""
+        settings, kind = self.settings, self.kind
+        target_id = settings.vat_by_tax.get((kind, tax_code)) if tax_code else None
+        due_id = settings.due_by_tax.get((kind, tax_code), "") if target_id is not None else ""
         if target_id is None:
-            target_id = self.settings.vat_by_rate.get((self.kind, rate_key(rate)))
+            key = ("rc:" if reverse_charge else "") + rate_key(rate)
+            target_id = settings.vat_by_rate.get((kind, key))
+            due_id = settings.due_by_rate.get((kind, key), "")
+        what = "reverse-charge " if reverse_charge else ""
         if target_id is None:
             raise DocumentProblem(catalogue.MAPPING_TAX_RATE_NOT_FOUND,
-                                  f"The {self.word} tax rate {rate_key(rate)} % (line “{description}”) is not mapped to a VAT code.",
-                                  details={"rate": rate_key(rate), "tax": tax_code, "kind": self.kind})
+                                  f"The {self.word} {what}tax rate {rate_key(rate)} % (line “{description}”) is not mapped "
+                                  "to a VAT code.",
+                                  details={"rate": rate_key(rate), "tax": tax_code, "kind": kind})
         code = self.catalog.vat_codes.get(str(target_id))
-        if code is None:
+        due = self.catalog.vat_codes.get(str(due_id)) if due_id else None
+        if code is None or (due_id and due is None):
             raise DocumentProblem(catalogue.MAPPING_TAX_RATE_NOT_FOUND,
-                                  f"The VAT code mapped to the {self.word} rate {rate_key(rate)} % no longer exists in accounting.",
-                                  details={"rate": rate_key(rate), "vat_code": target_id})
-        return code
+                                  f"The VAT code mapped to the {self.word} {what}rate {rate_key(rate)} % no longer exists "
+                                  "in accounting.", details={"rate": rate_key(rate), "vat_code": due_id or target_id})
+        if due is None and (reverse_charge or code.reverse_charge):
+            raise DocumentProblem(catalogue.REVERSE_CHARGE_NOT_MAPPED,
+                                  f"The {self.word} tax “{description}” is a reverse charge (autoliquidation) at "
+                                  f"{rate_key(rate)} %, but its mapping names no due VAT code: booking it would leave out "
+                                  "the VAT due and deductible.",
+                                  details={"rate": rate_key(rate), "tax": tax_code, "kind": kind})
+        return _TaxTarget(code=code, due=due, rate=rate)
 
     def journal(self) -> str:
         if self.settings.journal_mode == "by_source_journal":
@@ -179,6 +203,12 @@ class _Builder:
         return str(target)
 
     # --- the entry ---------------------------------------------------------------------------
+    def line_analytic(self, line) -> dict[str, str]:
+        """The target's analytic accounts for a line ({dimension: target id}), see syncs/dimensions.py."""
+        from syncs.dimensions import line_analytic
+
+        return line_analytic(line, self.settings.dimension_map, self.settings.unmapped_dimension)
+
     def build(self, partner_target_id: str, partner_name: str, reference: str) -> JournalEntry:
         invoice, settings = self.invoice, self.settings
         if not invoice.partner_id and invoice.partner is None:
@@ -198,40 +228,60 @@ class _Builder:
                                   f"but the invoice total is {invoice.total_amount}.",
                                   details={"untaxed": str(invoice.untaxed_amount), "tax": str(invoice.tax_amount),
                                            "total": str(invoice.total_amount)})
+        reverse_sources = {t.tax_code for t in invoice.taxes if t.reverse_charge}
 
-        # base lines, grouped by account and VAT code
-        groups: dict[tuple[str, str], list] = {}
-        line_vat: dict[str, Decimal] = {}
+        # base lines, grouped by account, VAT code(s) and analytic accounts
+        groups: dict[tuple, _Row] = {}
+        line_vat: dict[str, list] = {}  # vat id -> [amount, company amount or None]
+        reverse_vat: list[tuple[_TaxTarget, Decimal, Decimal | None]] = []
         for line in invoice.lines:
             if line.tax_rate is None and not line.tax_code:
                 raise DocumentProblem(catalogue.LINE_VALIDATION,
                                       f"The line “{line.description}” has no tax code or tax rate.",
                                       details={"line": line.description})
-            code = self.vat_code(line.tax_code, line.tax_rate, line.description)
+            targets = [self.tax_target(code, rate, line.description, reverse_charge=code in reverse_sources)
+                       for code, rate in [(line.tax_code, line.tax_rate), *line.more_taxes]]
+            vat_ids = tuple(dict.fromkeys(i for t in targets for i in t.ids))
             account = self.line_account(line.account_number, line.description)
+            analytic = self.line_analytic(line)
             discount = line.discount_amount if settings.separate_discounts else ZERO
-            group = groups.setdefault((account, code.id), [ZERO, []])
-            group[0] += line.untaxed_amount + discount
-            group[1].append(line.description)
+            key = (account, vat_ids, tuple(sorted(analytic.items())))
+            group = groups.setdefault(key, _Row(account, ZERO, "", "line", vat_ids[0], "base", vat_ids[1:],
+                                                company=ZERO, analytic=analytic))
+            group.add(line.untaxed_amount + discount, None if discount else line.company_amount, line.description)
             if discount:
                 discount_account = self.usable_account(settings.discount_accounts.get(self.kind, ""),
                                                        f"{self.word} discount account")
-                dgroup = groups.setdefault((discount_account, code.id), [ZERO, []])
-                dgroup[0] -= discount
-                dgroup[1].append(f"Discount {line.description}".strip())
-            line_vat[code.id] = line_vat.get(code.id, ZERO) + line.tax_amount
+                dkey = (discount_account, vat_ids, key[2])
+                dgroup = groups.setdefault(dkey, _Row(discount_account, ZERO, "", "line", vat_ids[0], "base",
+                                                      vat_ids[1:], company=ZERO, analytic=analytic))
+                dgroup.add(-discount, None, f"Discount {line.description}".strip())
+            primary = targets[0]
+            if primary.due is not None:
+                if not invoice.taxes:  # no summary: the self-assessed VAT is the line's base at the rate
+                    reverse_vat.append((primary, primary.self_assessed(line.untaxed_amount), None))
+            else:
+                line_vat.setdefault(primary.code.id, [ZERO, ZERO])[0] += line.tax_amount
+                line_vat[primary.code.id][1] = None
 
         # VAT lines: the invoice's own tax summary when it has one, else the lines' VAT
-        vat: dict[str, Decimal] = {}
+        vat: dict[str, list] = {}
         if invoice.taxes:
             for tax in invoice.taxes:
-                code = self.vat_code(tax.tax_code, tax.rate, f"tax {rate_key(tax.rate)} %")
-                vat[code.id] = vat.get(code.id, ZERO) + tax.amount
+                target = self.tax_target(tax.tax_code, tax.rate, f"tax {rate_key(tax.rate)} %",
+                                         reverse_charge=tax.reverse_charge)
+                if target.due is not None:
+                    amount = tax.amount if tax.reverse_charge else target.self_assessed(tax.base)
+                    reverse_vat.append((target, amount, tax.company_amount))
+                    continue
+                slot = vat.setdefault(target.code.id, [ZERO, ZERO])
+                slot[0] += tax.amount
+                slot[1] = None if slot[1] is None or tax.company_amount is None else slot[1] + tax.company_amount
         else:
             vat = line_vat
 
-        base_total = sum((g[0] for g in groups.values()), ZERO)
-        vat_total = sum(vat.values(), ZERO)
+        base_total = sum((g.amount for g in groups.values()), ZERO)
+        vat_total = sum((v[0] for v in vat.values()), ZERO)
         difference = invoice.total_amount - (base_total + vat_total)
         if abs(difference) > tolerance:
             raise DocumentProblem(catalogue.AMOUNT_VALIDATION,
@@ -239,21 +289,18 @@ class _Builder:
                                   f"{invoice.total_amount} (difference {difference}, tolerance {tolerance}).",
                                   details={"lines": str(base_total + vat_total), "total": str(invoice.total_amount)})
 
-        # (account, normal-side amount, label source, vat id, vat role, kind of line)
-        rows: list[list] = []
-        for (account, vat_id), (amount, descriptions) in groups.items():
-            rows.append([account, amount, _join(descriptions), vat_id, "base", "line"])
-        for vat_id, amount in vat.items():
+        rows: list[_Row] = list(groups.values())
+        for vat_id, (amount, company) in vat.items():
             if amount == 0:
                 continue
             code = self.catalog.vat_codes[vat_id]
-            vat_account = (code.credit_note_account_number if invoice.is_credit_note else "") or code.account_number
-            if not vat_account:
-                raise DocumentProblem(catalogue.MAPPING_TAX_RATE_NOT_FOUND,
-                                      f"The VAT code {code.code} has no VAT account in accounting.",
-                                      details={"vat_code": code.code})
-            self.usable_account(vat_account, f"VAT account of {code.code}")
-            rows.append([vat_account, amount, code.name or code.code, vat_id, "tax", "vat"])
+            rows.append(_Row(self.vat_account(code), amount, code.name or code.code, "vat", vat_id, "tax",
+                             company=company))
+        for target, amount, company in reverse_vat:
+            # Reverse charge: the same VAT both deductible (normal side) and due (other side); they cancel out.
+            for code, sign in ((target.code, 1), (target.due, -1)):
+                rows.append(_Row(self.vat_account(code), amount * sign, code.name or code.code, "vat", code.id, "tax",
+                                 company=None if company is None else company * sign))
         if difference:
             # Lines below the total need more on the normal side; above, on the other side.
             credit_side = (difference > 0) == (self.normal_side() == "credit")
@@ -261,30 +308,45 @@ class _Builder:
             purpose = "credit rounding account" if credit_side else "debit rounding account"
             self.usable_account(account, purpose)
             rounding_vat = settings.rounding_vat.get(self.kind, "")
-            rows.append([account, difference, "Rounding", rounding_vat if rounding_vat in self.catalog.vat_codes else "",
-                         "base" if rounding_vat in self.catalog.vat_codes else "", "rounding"])
+            known = rounding_vat in self.catalog.vat_codes
+            rows.append(_Row(account, difference, "Rounding", "rounding", rounding_vat if known else "",
+                             "base" if known else ""))
         collective = self.usable_account(settings.collectives.get(self.kind, ""),
                                          "customer collective account" if self.kind == "sale" else "supplier collective account")
-        partner_row = [collective, -invoice.total_amount, "", "", "", "partner"]
+        partner_row = _Row(collective, -invoice.total_amount, "", "partner")
 
         all_rows = [partner_row, *rows]
-        self.convert_currency(all_rows)
+        foreign = self.convert_currency(all_rows)
         # A rounding that comes to nothing once in cents is no line at all.
-        all_rows = [row for row in all_rows if not (row[5] == "rounding" and row[1] == 0)]
+        all_rows = [row for row in all_rows if not (row.kind == "rounding" and row.company == 0)]
         name = partner_name or invoice.partner.name
-        everything = _join([d for d in (r[2] for r in rows if r[5] == "line")])
+        everything = _join([r.label for r in rows if r.kind == "line"])
         lines = []
-        for account, amount, source_label, vat_id, vat_role, line_kind in all_rows:
-            label = self.label(line_kind, name, source_label, everything)
-            debit, credit = self.sides(amount)
-            lines.append(EntryLine(account_number=account, debit=debit, credit=credit, label=label,
-                                   partner_id=partner_target_id if line_kind == "partner" else "",
-                                   vat_code_id=vat_id, vat_role=vat_role))
+        for row in all_rows:
+            label = self.label(row.kind, name, row.label, everything)
+            debit, credit = self.sides(row.company)
+            line = EntryLine(account_number=row.account, debit=debit, credit=credit, label=label,
+                             partner_id=partner_target_id if row.kind == "partner" else "",
+                             vat_code_id=row.vat_id, vat_role=row.vat_role, more_vat_code_ids=tuple(row.more_vat),
+                             analytic=dict(row.analytic))
+            if foreign:
+                line.amount_currency = self.signed(row.amount)
+                line.currency = invoice.currency
+            lines.append(line)
         entry = JournalEntry(reference=reference, journal_id=journal_id, date=self.booking_date(),
                              label=_clip(f"{invoice.number} {name}"), lines=lines, currency=settings.base_currency,
                              source_number=invoice.number, kind=self.kind)
         entry.check_balanced()
         return entry
+
+    def vat_account(self, code: VatCode) -> str:
+        account = (code.credit_note_account_number if self.invoice.is_credit_note else "") or code.account_number
+        if not account:
+            raise DocumentProblem(catalogue.MAPPING_TAX_RATE_NOT_FOUND,
+                                  f"The VAT code {code.code} has no VAT account in accounting.",
+                                  details={"vat_code": code.code})
+        self.usable_account(account, f"VAT account of {code.code}")
+        return account
 
     def booking_date(self):
         """The day the entry is booked on, and so its period: the flow says which of the invoice's dates."""
@@ -305,27 +367,89 @@ class _Builder:
             return ZERO, abs(amount)
         return abs(amount), ZERO
 
+    def signed(self, amount: Decimal) -> Decimal:
+        """A normal-side amount as debit-positive, two decimals."""
+        debit, credit = self.sides(amount)
+        return debit - credit
+
     def label(self, line_kind: str, name: str, source_label: str, everything: str) -> str:
         return label_for(self.settings.label_option, line_kind, name=name, number=self.invoice.number,
                          source_label=source_label, everything=everything)
 
-    def convert_currency(self, rows: list[list]) -> None:
+    def convert_currency(self, rows: list["_Row"]) -> bool:
+        """Each row's amount in the company's currency; True when the invoice is in another currency.
+
+        The source's own company-currency amounts win (Tryton's move, Factorial's base amount); the rest is
+        converted at the invoice's rate. The third-party line is the sum of the others, as accounting tools
+        book it, unless the source states the company-currency total: then cents go to the largest line."""
         invoice, settings = self.invoice, self.settings
-        if invoice.currency and invoice.currency != settings.base_currency:
-            rate = invoice.exchange_rate
-            if not rate or rate <= 0:
-                raise DocumentProblem(catalogue.AMOUNT_VALIDATION,
-                                      f"The invoice is in {invoice.currency} and has no exchange rate to "
-                                      f"{settings.base_currency}.", details={"currency": invoice.currency})
+        partner, others = rows[0], rows[1:]
+        foreign = bool(invoice.currency) and invoice.currency != settings.base_currency
+        if not foreign:
             for row in rows:
-                row[1] = row[1] * rate
-        for row in rows:
-            row[1] = row[1].quantize(CENT, rounding=ROUND_HALF_UP)
-        residual = -sum((row[1] for row in rows), ZERO)
-        if residual:
-            # Cents left by conversion or sub-cent amounts belong to the largest line, not to VAT rounding.
-            largest = max(rows[1:], key=lambda r: abs(r[1]))
-            largest[1] += residual
+                row.company = row.amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        else:
+            rate = invoice.exchange_rate
+            if any(row.company is None for row in others) and (not rate or rate <= 0):
+                day = self.booking_date()
+                raise DocumentProblem(
+                    catalogue.EXCHANGE_RATE_NOT_FOUND,
+                    f"Invoice {invoice.number} is in {invoice.currency} and no {invoice.currency} to "
+                    f"{settings.base_currency} rate was found for {day.isoformat() if day else 'its date'}: the "
+                    "document carries none, the accounting tool has none for that day, and no rate source answered.",
+                    details={"currency": invoice.currency, "base": settings.base_currency,
+                             "date": day.isoformat() if day else ""})
+            for row in others:
+                row.company = (row.amount * rate if row.company is None else row.company).quantize(
+                    CENT, rounding=ROUND_HALF_UP)
+        stated = invoice.company_total if foreign else None
+        if stated is not None:
+            partner.company = -stated.quantize(CENT, rounding=ROUND_HALF_UP)
+            residual = -sum((row.company for row in rows), ZERO)
+            if residual:
+                max(others, key=lambda r: abs(r.company)).company += residual
+        else:
+            partner.company = -sum((row.company for row in others), ZERO)
+        return foreign
+
+
+@dataclass
+class _TaxTarget:
+    """Where one tax of the source books: a VAT code, or for a reverse charge the deductible and the due one."""
+
+    code: VatCode
+    due: VatCode | None = None
+    rate: Decimal | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.code.id, self.due.id) if self.due is not None else (self.code.id,)
+
+    def self_assessed(self, base: Decimal) -> Decimal:
+        rate = self.rate if self.rate is not None else (self.code.rate or ZERO)
+        return (base * Decimal(rate) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class _Row:
+    """One line of the entry being built: `amount` in the document's currency on the normal side."""
+
+    account: str
+    amount: Decimal
+    label: str
+    kind: str  # partner | line | vat | rounding
+    vat_id: str = ""
+    vat_role: str = ""
+    more_vat: tuple = ()
+    company: Decimal | None = None  # in the company's currency; None: to convert
+    analytic: dict = field(default_factory=dict)
+    descriptions: list = field(default_factory=list)
+
+    def add(self, amount: Decimal, company: Decimal | None, description: str) -> None:
+        self.amount += amount
+        self.company = None if self.company is None or company is None else self.company + company
+        self.descriptions.append(description)
+        self.label = _join(self.descriptions)
 
 
 def build_entry(invoice: Invoice, settings: FlowSettings, catalog: TargetCatalog, *, partner_target_id: str,

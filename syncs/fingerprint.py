@@ -21,7 +21,10 @@ from decimal import Decimal
 from integration_hub.connectors.types import Invoice, Partner
 
 FORMAT = "v2"
-IGNORED = {"updated_at", "version", "raw_state", "extra"}  # extra: links that change, facts not booked
+# extra: links that change, facts not booked; payments and cancellation are followed on their own.
+IGNORED = {"updated_at", "version", "raw_state", "extra", "payments", "cancelled", "exchange_rate_source"}
+# Fields added after v2 count only when set, so an upgrade leaves every stored fingerprint valid.
+COUNTED_WHEN_SET = {"more_taxes", "company_amount", "dimensions", "reverse_charge", "company_total"}
 PARTNER_FIELDS = ("id", "name", "auxiliary_account", "receivable_account", "payable_account")
 LEGACY_ABSENT = {"accounting_date"}  # fields added after the first format
 
@@ -35,7 +38,10 @@ def _plain(value, *, legacy: bool = False):
         return {name: _plain(getattr(value, name)) for name in PARTNER_FIELDS}
     if dataclasses.is_dataclass(value):
         plain = {f.name: _plain(getattr(value, f.name), legacy=legacy) for f in dataclasses.fields(value)
-                 if f.name not in IGNORED and not (legacy and f.name in LEGACY_ABSENT)}
+                 if f.name not in IGNORED and not (legacy and f.name in LEGACY_ABSENT)
+                 and not (f.name in COUNTED_WHEN_SET and getattr(value, f.name) in (None, False, [], {}, ()))}
+        if plain.get("dimensions"):  # a line counts by the ids it is charged to: a renamed cost centre changes nothing
+            plain["dimensions"] = {name: pair[0] for name, pair in plain["dimensions"].items()}
         if isinstance(value, Invoice) and not legacy:  # collections compared as sets: sources give no order
             for name in ("taxes", "lines"):
                 plain[name] = sorted(plain.get(name) or [], key=lambda row: json.dumps(row, sort_keys=True))

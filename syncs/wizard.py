@@ -27,6 +27,8 @@ from mappings.services import FlowNotReady, flow_problems, vat_mapping_set
 from syncs import selectors, services
 from syncs.engine import Engine, RunAborted
 from syncs.entries import label_for
+from syncs.wizard_dimensions import DimensionsForm, dimension_lists
+from syncs.wizard_payments import PaymentsForm
 from syncs.wizard_forms import (
     AccountsForm,
     ConfigurationForm,
@@ -254,22 +256,30 @@ def step_vat(request, tenant, flow: Flow, step: str):
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="source" if flow.source is None else "target")
     rates = [r for r in live_list(request, flow.source, "tax_rates") if r.kind in (kind, "both")]
     codes = [c for c in live_list(request, flow.target, "vat_codes") if c.kind in (kind, "both")]
-    existing = {m.source_tax_id: m.target_vat_code_id for m in VatMapping.objects.filter(flow=flow, kind=kind)}
-    suggested = {}
+    mappings = list(VatMapping.objects.filter(flow=flow, kind=kind))
+    existing = {m.source_tax_id: m.target_vat_code_id for m in mappings}
+    existing_due = {m.source_tax_id: m.due_vat_code_id for m in mappings if m.reverse_charge}
+    suggested, suggested_due = {}, {}
     for rate in rates:
         code = suggestions.suggest_vat_code(rate, codes, kind)
         if code is not None:
             suggested[rate.id] = code.id
-    form = VatForm(request.POST or None, rates=rates, codes=codes, initial_map=existing, suggested=suggested)
+            due = suggestions.reverse_charge_pair(code, codes) if rate.reverse_charge else None
+            if due is not None:
+                suggested_due[rate.id] = due.id
+    form = VatForm(request.POST or None, rates=rates, codes=codes, initial_map=existing, suggested=suggested,
+                   initial_due=existing_due, suggested_due=suggested_due)
     if request.method == "POST" and form.is_valid():
         labels = {c.id: c.code for c in codes}
         with transaction.atomic():
             for rate in rates:
                 target_id = form.mapping()[rate.id]
+                due_id = form.due_mapping()[rate.id] if target_id else ""
                 if target_id:
                     vat_mapping_set(flow=flow, kind=kind, source_tax_id=rate.id, source_rate=rate.rate,
                                     source_label=rate.name[:200], target_vat_code_id=target_id,
-                                    target_vat_code_label=labels.get(target_id, "")[:200])
+                                    target_vat_code_label=labels.get(target_id, "")[:200], due_vat_code_id=due_id,
+                                    due_vat_code_label=labels.get(due_id, "")[:200])
                 else:
                     VatMapping.objects.filter(flow=flow, kind=kind, source_tax_id=rate.id).delete()
         return _next(flow, step)
@@ -393,15 +403,35 @@ def label_examples() -> list[dict]:
 
 def step_configuration(request, tenant, flow: Flow, step: str):
     form = ConfigurationForm(request.POST or None, instance=flow)
-    if request.method == "POST" and form.is_valid():
+    values, targets, dimensions_problem = dimension_lists(request, flow) if flow.source and flow.target else ([], [], "")
+    dimensions = DimensionsForm(request.POST or None, flow=flow, values=values, targets=targets)
+    journals, accounts, payments_problem = _payment_lists(request, flow)
+    payments = PaymentsForm(request.POST or None, flow=flow, journals=journals, accounts=accounts)
+    if request.method == "POST" and form.is_valid() and dimensions.is_valid() and payments.is_valid():
         name_taken = Flow.objects.filter(tenant=tenant, name=form.cleaned_data["name"]).exclude(pk=flow.pk).exists()
         if name_taken:
             form.add_error("name", "This tenant already has a flow with that name.")
         else:
             form.save()
+            dimensions.save(flow)
+            payments.save(flow)
             return _next(flow, step)
     return render(request, "wizard/configuration.html", _context(request, tenant, flow, step, form=form,
-                                                                  examples=label_examples(), sample=SAMPLE))
+                                                                  examples=label_examples(), sample=SAMPLE,
+                                                                  dimensions=dimensions,
+                                                                  dimensions_problem=dimensions_problem,
+                                                                  payments=payments, payments_problem=payments_problem))
+
+
+def _payment_lists(request, flow: Flow) -> tuple[list, list, str]:
+    """The accounting tool's journals and accounts for the Payments section (a tool that cannot be asked leaves
+    the section with a note, never the step unusable)."""
+    if flow.target is None:
+        return [], [], "Connect the accounting tool first."
+    try:
+        return live_list(request, flow.target, "journals"), live_list(request, flow.target, "accounts"), ""
+    except ListUnavailable as exc:
+        return [], [], f"The journals and accounts could not be listed: {exc.reason}"
 
 
 # --- step 10: review and activation --------------------------------------------------------------------

@@ -24,22 +24,46 @@ def vat_label(code) -> str:
 
 
 class VatForm(forms.Form):
-    """One row per tax rate of the invoicing tool; the choices are the accounting tool's VAT codes."""
+    """One row per tax rate of the invoicing tool; the choices are the accounting tool's VAT codes.
 
-    def __init__(self, *args, rates, codes, initial_map: dict, suggested: dict, **kwargs):
+    A reverse charge (autoliquidation) is booked twice, as deductible and as due VAT: its row asks for both
+    codes, and one without the other is refused (it would be booked as 0 %)."""
+
+    def __init__(self, *args, rates, codes, initial_map: dict, suggested: dict, initial_due: dict | None = None,
+                 suggested_due: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.rates = rates
+        initial_due, suggested_due = initial_due or {}, suggested_due or {}
         choices = [(NOT_MAPPED, "— not mapped —")] + [(c.id, vat_label(c)) for c in codes]
+        due_codes = [c for c in codes if c.reverse_charge == "due"] or codes
+        due_choices = [(NOT_MAPPED, "— choose the due VAT code —")] + [(c.id, vat_label(c)) for c in due_codes]
         self.rows = []
         for rate in rates:
             name = f"tax_{rate.id}"
             initial = initial_map.get(rate.id, suggested.get(rate.id, NOT_MAPPED))
             self.fields[name] = forms.ChoiceField(choices=choices, required=False, initial=initial,
                                                   label=f"{rate.name} — {rate.rate} %")
-            self.rows.append((rate, self[name], rate.id in suggested and rate.id not in initial_map))
+            due = None
+            if rate.reverse_charge:
+                self.fields[f"due_{rate.id}"] = forms.ChoiceField(
+                    choices=due_choices, required=False, label=f"VAT due on {rate.name}",
+                    initial=initial_due.get(rate.id) or suggested_due.get(rate.id, NOT_MAPPED))
+                due = self[f"due_{rate.id}"]
+            self.rows.append((rate, self[name], rate.id in suggested and rate.id not in initial_map, due))
+
+    def clean(self):
+        cleaned = super().clean()
+        for rate in self.rates:
+            if rate.reverse_charge and cleaned.get(f"tax_{rate.id}") and not cleaned.get(f"due_{rate.id}"):
+                self.add_error(f"due_{rate.id}", "A reverse charge is booked as deductible and as due VAT: choose "
+                                                 "the due VAT code too (or leave the rate unmapped).")
+        return cleaned
 
     def mapping(self) -> dict[str, str]:
         return {rate.id: self.cleaned_data.get(f"tax_{rate.id}", NOT_MAPPED) for rate in self.rates}
+
+    def due_mapping(self) -> dict[str, str]:
+        return {rate.id: self.cleaned_data.get(f"due_{rate.id}", "") or "" for rate in self.rates}
 
 
 class RoundingVatForm(forms.Form):

@@ -64,6 +64,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "mappings.change_journalmapping": DESK,
     "mappings.delete_journalmapping": DESK,
     "mappings.import_journalmapping": DESK,
+    "mappings.view_dimensionmapping": READERS,
+    "mappings.add_dimensionmapping": DESK,
+    "mappings.change_dimensionmapping": DESK,
+    "mappings.delete_dimensionmapping": DESK,
+    "mappings.import_dimensionmapping": DESK,
     # runs, documents, errors
     "syncs.view_syncrun": READERS,
     "syncs.add_syncrun": DESK,  # sync now
@@ -75,7 +80,8 @@ MATRIX: dict[str, frozenset[str]] = {
 }
 
 #: How each model reaches its tenant.
-TENANT_PATHS = {"tenant": "", "flow": "tenant", "vatmapping": "flow__tenant", "journalmapping": "flow__tenant"}
+TENANT_PATHS = {"tenant": "", "flow": "tenant", "vatmapping": "flow__tenant", "journalmapping": "flow__tenant",
+                "dimensionmapping": "flow__tenant"}
 
 
 def is_support(user) -> bool:

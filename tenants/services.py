@@ -162,7 +162,8 @@ def connection_connector(*, connection: Connection, call_log=None, session=None)
 
 
 REFERENCE_LISTS = {"accounts": "list_accounts", "vat_codes": "list_vat_codes", "journals": "list_journals",
-                   "tax_rates": "list_tax_rates", "source_journals": "list_source_journals"}
+                   "tax_rates": "list_tax_rates", "source_journals": "list_source_journals",
+                   "dimension_values": "list_dimension_values", "dimensions": "list_dimensions"}
 
 
 def connection_list(*, connection: Connection, name: str) -> list:

@@ -9,6 +9,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
+    from decimal import Decimal
+
     from integration_hub.connectors.http import CallLog, HubSession
     from integration_hub.connectors.types import (
         Account,
@@ -18,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
         JournalEntry,
         Journal,
         Partner,
+        Payment,
         Scope,
         TaxRate,
         VatCode,
@@ -174,9 +177,19 @@ class SourceConnector(Connector):
         found = (self.get_invoice(i) for i in invoice_ids)
         return [invoice for invoice in found if invoice is not None]
 
+    def existing_invoice_ids(self, invoice_ids: Sequence[str]) -> set[str]:
+        """Which of these documents the source still has (cancelled ones included): the hub asks about the
+        documents it booked, to notice those deleted since."""
+        return {invoice.id for invoice in self.get_invoices(list(invoice_ids))}
+
     def count_invoices(self, *, since: dt.datetime | None, scope: "Scope") -> int | None:
         """How many documents list_invoices would yield, when the source can tell cheaply."""
         return None
+
+    def invoice_payments(self, invoice_ids: Sequence[str]) -> dict[str, list["Payment"]]:
+        """What was paid on these documents, by document id (those with no payment left out), in one go.
+        Empty: the source does not tell payments."""
+        return {}
 
     @abc.abstractmethod
     def get_attachment(self, invoice: "Invoice") -> "Attachment | None":
@@ -187,6 +200,11 @@ class SourceConnector(Connector):
 
     def list_source_journals(self) -> list["Journal"]:
         """The invoicing tool's own journals, when it has any (empty: it has none to map)."""
+        return []
+
+    def list_dimension_values(self) -> list[tuple[str, str, str]]:
+        """(dimension, value id, label) of the cost centres, projects or analytic accounts documents may
+        carry, for the mapping step (empty: the tool has none)."""
         return []
 
     @abc.abstractmethod
@@ -207,6 +225,10 @@ class TargetConnector(Connector):
 
     @abc.abstractmethod
     def list_accounts(self) -> list["Account"]: ...
+
+    def list_dimensions(self) -> list[tuple[str, str, str]]:
+        """(id, label, axis label) of the analytic accounts entry lines may carry (empty: none)."""
+        return []
 
     @abc.abstractmethod
     def find_partners(
@@ -275,3 +297,36 @@ class TargetConnector(Connector):
 
     def find_entry_by_reference(self, reference: str) -> "EntryResult | None":
         return self.find_entries_by_reference([reference]).get(reference)
+
+    def delete_entry(self, entry_id: str) -> None:
+        """Remove a draft entry (its invoice was cancelled in the source). A posted entry is refused with
+        PermanentError; an entry that no longer exists raises NotFound."""
+        from integration_hub.connectors.errors import PermanentError
+
+        raise PermanentError(f"{self.descriptor.name} cannot delete entries through the hub")
+
+    def reverse_entry(self, entry_id: str, *, date: "dt.date", reference: str) -> "EntryResult":
+        """Book (posted) the entry that cancels the posted entry `entry_id`: the same accounts, third parties
+        and VAT, debits and credits swapped, tagged with `reference`. Dated `date`, or the original's date
+        when that is later. Exactly once: an entry already tagged with `reference` is returned instead."""
+        from integration_hub.connectors.errors import PermanentError
+
+        raise PermanentError(f"{self.descriptor.name} cannot book reversals through the hub")
+
+    def book_payment(self, entry: "JournalEntry", *, reconcile_with_entry_id: str, account_number: str,
+                     partner_id: str, post: bool, earlier_entry_ids: Sequence[str] = ()) -> "EntryResult":
+        """Book a payment entry and letter it, exactly once: an entry already tagged with `entry.reference` is
+        taken instead of booking another. Then, when the open lines on `account_number` for `partner_id` of the
+        invoice's entry, of the payments booked before (`earlier_entry_ids`) and of this one balance, they are
+        reconciled (an overpayment's excess line may stay open). Refused with PermanentError before anything is
+        booked when the invoice's entry has no such line. The result says whether the invoice is reconciled."""
+        from integration_hub.connectors.errors import PermanentError
+
+        raise PermanentError(f"{self.descriptor.name} cannot book payments through the hub")
+
+    def third_party_amount(self, entry_id: str, *, account_number: str, partner_id: str) -> "Decimal":
+        """What the entry booked on `account_number` for `partner_id`, in the company's currency (debit
+        positive): the company value of a foreign-currency invoice, which its payments settle."""
+        from integration_hub.connectors.errors import PermanentError
+
+        raise PermanentError(f"{self.descriptor.name} cannot tell the amounts of an entry")

@@ -73,6 +73,7 @@ class VatCode:
     account_number: str = ""  # where the VAT of an invoice goes
     credit_note_account_number: str = ""  # where the VAT of a credit note goes
     reverse_charge: str = ""  # "deductible" | "due": one half of a reverse-charge pair; "" for ordinary VAT
+    pair: str = ""  # reverse charge: the id of the other half
 
 
 @dataclass
@@ -266,6 +267,7 @@ class EntryResult:
     number: str = ""
     error: Exception | None = None
     attachment_count: int | None = None  # files on the entry, when the target said (None: not asked)
+    reconciled: bool | None = None  # payments: the invoice's third-party line is now reconciled (None: not asked)
 
     @property
     def ok(self) -> bool:

@@ -59,7 +59,7 @@ __all__ = ["TrytonPeer", "TrytonPeerError", "ensure_template", "detect_backend",
 
 #: Modules activated in the template (dependencies are activated too).
 MODULES = ["account", "account_invoice", "party", "company", "currency",
-           "account_fr", "account_eu", "party_siret"]
+           "account_fr", "account_eu", "party_siret", "analytic_account", "analytic_invoice"]
 #: Optional modules: skipped when their package is not installed.
 OPTIONAL_MODULES = {"account_eu"}
 

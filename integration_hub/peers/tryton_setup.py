@@ -18,6 +18,7 @@ Actions:
 * ``info`` -- ids and codes of the things tests need (accounts, journals, parent taxes...).
 * ``seed_invoicing`` -- customers, suppliers and posted customer/supplier invoices.
 * ``set_account_state`` -- close/reopen an account or give it an end date (inactive).
+* ``pay_invoice`` -- pay a posted invoice with Tryton's own pay wizard; returns Tryton's payment moves.
 """
 
 from __future__ import annotations
@@ -763,6 +764,102 @@ def add_invoice(cfg, *, kind: str = "out", day: str, accounting_day: str | None 
             "invoice_date": _iso(row["invoice_date"]), "accounting_date": _iso(row["accounting_date"])}
 
 
+#: The awkward invoices of issue 12, each as Tryton books it: (case, type, currency, party country,
+#: [(description, quantity, unit price, [tax XML ids], account code)]).
+AWKWARD_INVOICES = [
+    ("reverse_charge_services", "in", "EUR", "DE",
+     [("Licence logicielle UE", 1, "500.00", ["tva_achat_intracommunautaire_services_taux_normal"], "6061")]),
+    ("reverse_charge_goods_credit_note", "in", "EUR", "BE",
+     [("Retour pièces UE", -2, "120.00", ["tva_achat_intracommunautaire_biens_taux_normal"], "6071")]),
+    ("usd_sale", "out", "USD", "US",
+     [("Abonnement SaaS annuel", 1, "1234.56", ["tva_vente_services_taux_normal"], "706"),
+      ("Support premium", 3, "99.99", ["tva_vente_services_taux_normal"], "706"),
+      ("Manuel imprimé", 2, "45.10", ["tva_vente_biens_5_5"], "7071")]),
+    ("usd_saas_reverse_charge", "in", "USD", "US",
+     [("SaaS hors UE (mensuel)", 1, "249.00", ["tva_achat_hors_communaute_services_taux_normal"], "6061")]),
+    ("two_taxes_on_one_line", "out", "EUR", "FR",
+     [("Ouvrage taxé deux fois", 1, "800.00", ["tva_vente_biens_taux_normal", "tva_vente_biens_5_5"], "7071"),
+      ("Livraison", 1, "35.00", ["tva_vente_biens_taux_normal"], "7071")]),
+]
+
+
+def _move_lines(cfg, move_id: int) -> list[dict]:
+    MoveLine, TaxLine, Tax = _model("account.move.line"), _model("account.tax.line"), _model("account.tax")
+    line_ids = MoveLine._proxy.search([("move", "=", move_id)], 0, None, None, cfg.context)
+    lines = MoveLine._proxy.read(line_ids, ["account.code", "debit", "credit", "amount_second_currency",
+                                            "second_currency.code", "tax_lines", "party"], cfg.context)
+    tax_line_ids = [t for line in lines for t in line["tax_lines"]]
+    tax_lines = {t["id"]: t for t in TaxLine._proxy.read(tax_line_ids, ["tax", "type", "amount"], cfg.context)}
+    names = {t["id"]: t["name"] for t in Tax._proxy.read(sorted({t["tax"] for t in tax_lines.values()}),
+                                                               ["name"], cfg.context)} if tax_lines else {}
+    return [{
+        "account": line["account."]["code"], "debit": line["debit"], "credit": line["credit"],
+        "amount_second_currency": line["amount_second_currency"],
+        "second_currency": (line.get("second_currency.") or {}).get("code"),
+        "party": bool(line["party"]),
+        "tax_lines": sorted([names[tax_lines[t]["tax"]], tax_lines[t]["type"], tax_lines[t]["amount"]]
+                            for t in line["tax_lines"]),
+    } for line in lines]
+
+
+def own_moves(cfg, invoice_ids: list[int]) -> dict:
+    """Tryton's own move of each invoice: lines with account, amounts, second currency and tax lines."""
+    rows = _model("account.invoice")._proxy.read(invoice_ids, ["number", "move"], cfg.context)
+    return {row["number"]: _move_lines(cfg, row["move"]) for row in rows}
+
+
+def move_lines(cfg, *, move_ids: list[int]) -> dict:
+    """The lines of these moves, in the form own_moves gives (to compare the hub's entries with Tryton's)."""
+    return {str(move_id): _move_lines(cfg, int(move_id)) for move_id in move_ids}
+
+
+def add_awkward_invoices(cfg, *, day: str, cases: list[str] | None = None) -> dict:
+    """Posted invoices that are not ordinary (reverse charge, foreign currency, two taxes on a line), each
+    returned with Tryton's own move so a test can compare the hub's entry with it."""
+    company = _company()
+    Invoice, Journal, Tax, Party = (_model(n) for n in ("account.invoice", "account.journal", "account.tax",
+                                                         "party.party"))
+    Currency = _model("currency.currency")
+    template_ids = _tax_template_xml_ids(cfg)
+    taxes = {template_ids.get(t.template.id): t for t in Tax.find([("parent", "=", None)]) if t.template}
+    revenue, = Journal.find([("type", "=", "revenue")], limit=1)
+    expense, = Journal.find([("type", "=", "expense")], limit=1)
+    currencies = {c.code: c for c in Currency.find([])}
+    invoice_date = _parse_date(day)
+    vlist, names = [], []
+    for case, kind, currency, country, lines in AWKWARD_INVOICES:
+        if cases and case not in cases:
+            continue
+        out = kind == "out"
+        party = Party(name=f"{case.replace('_', ' ').title()} {country}")
+        address = party.addresses[0]
+        address.country = _country(country)
+        party.save()
+        vlist.append({
+            "type": kind, "company": company.id, "party": party.id, "invoice_address": party.addresses[0].id,
+            "journal": (revenue if out else expense).id, "account": _account_by_code("4111" if out else "4011").id,
+            "currency": currencies[currency].id, "invoice_date": invoice_date, "payment_term_date": invoice_date,
+            "reference": None if out else f"AWK-{len(vlist) + 1}",
+            "lines": [("create", [{
+                "type": "line", "account": _account_by_code(account).id, "description": description,
+                "quantity": float(quantity), "unit_price": Decimal(price), "currency": currencies[currency].id,
+                "taxes": [("add", [taxes[key].id for key in keys])],
+            } for description, quantity, price, keys, account in lines])],
+        })
+        names.append(case)
+    cfg.skip_warning = True
+    proxy = Invoice._proxy
+    ids = proxy.create(vlist, cfg.context)
+    proxy.post(ids, cfg.context)
+    rows = {row["id"]: row for row in proxy.read(ids, ["number", "untaxed_amount", "tax_amount", "total_amount"],
+                                                 cfg.context)}
+    moves = own_moves(cfg, ids)
+    return {case: {"id": invoice_id, "number": rows[invoice_id]["number"],
+                   "total_amount": rows[invoice_id]["total_amount"], "tax_amount": rows[invoice_id]["tax_amount"],
+                   "move": moves[rows[invoice_id]["number"]]}
+            for case, invoice_id in zip(names, ids)}
+
+
 def close_period(cfg, *, day: str) -> dict:
     """Close the standard period covering ``day`` (what an accountant does after a VAT return)."""
     Period = _model("account.period")
@@ -773,10 +870,171 @@ def close_period(cfg, *, day: str) -> dict:
     return {"id": period.id, "state": period.state}
 
 
+def add_analytic_accounts(cfg, *, root: str = "Centres de coût", names: list[str] | None = None) -> dict:
+    """An analytic axis (a root) with opened normal accounts under it; returns their ids by name."""
+    Analytic = _model("analytic_account.account")
+    company = _company()
+    axis = Analytic(name=root, type="root", company=company, state="opened")
+    axis.save()
+    accounts = {}
+    for name in names or ["Siège Paris", "Atelier Montreuil"]:
+        account = Analytic(name=name, type="normal", company=company, root=axis, parent=axis, state="opened")
+        account.save()
+        accounts[name] = account.id
+    return {"root_id": axis.id, "root": root, "accounts": accounts}
+
+
+def add_analytic_invoice(cfg, *, kind: str = "out", day: str, lines: list[dict],
+                         party_name: str = "Client Analytique SARL") -> dict:
+    """One posted invoice whose lines carry analytic accounts. Each line: {description, amount, and
+    optionally root_id + account_id}. Returns the invoice with the analytic lines Tryton booked on its move,
+    as [account name, debit, credit]."""
+    company = _company()
+    Invoice, Journal, Tax, Party = (_model(n) for n in ("account.invoice", "account.journal", "account.tax",
+                                                         "party.party"))
+    out = kind == "out"
+    template_ids = _tax_template_xml_ids(cfg)
+    taxes = {template_ids.get(t.template.id): t for t in Tax.find([("parent", "=", None)]) if t.template}
+    tax = taxes["tva_vente_biens_taux_normal" if out else "tva_achat_biens_taux_normal"]
+    journal, = Journal.find([("type", "=", "revenue" if out else "expense")], limit=1)
+    party = Party(name=party_name)
+    party.save()
+    line_account = _account_by_code("7071" if out else "6071")
+    invoice_lines = []
+    for spec in lines:
+        values = {"type": "line", "account": line_account.id, "description": spec["description"],
+                  "quantity": 1.0, "unit_price": Decimal(spec["amount"]), "taxes": [("add", [tax.id])]}
+        if spec.get("account_id"):
+            values["analytic_accounts"] = [("create", [{"root": spec["root_id"], "account": spec["account_id"]}])]
+        invoice_lines.append(values)
+    invoice_date = _parse_date(day)
+    values = {
+        "type": kind, "company": company.id, "party": party.id, "invoice_address": party.addresses[0].id,
+        "journal": journal.id, "account": _account_by_code("4111" if out else "4011").id,
+        "currency": company.currency.id, "invoice_date": invoice_date, "payment_term_date": invoice_date,
+        "reference": None if out else f"ANA-{day}", "lines": [("create", invoice_lines)],
+    }
+    cfg.skip_warning = True
+    proxy = Invoice._proxy
+    ids = proxy.create([values], cfg.context)
+    proxy.post(ids, cfg.context)
+    row, = proxy.read(ids, ["number", "move"], cfg.context)
+    AnalyticLine = _model("analytic_account.line")
+    booked = AnalyticLine._proxy.search_read([("move_line.move", "=", row["move"])], 0, None, None,
+                                             ["account.name", "debit", "credit"], cfg.context)
+    return {"id": ids[0], "number": row["number"], "move_id": row["move"],
+            "analytic_lines": [[b["account."]["name"], b["debit"], b["credit"]] for b in booked]}
+
+
+def cancel_invoice(cfg, *, number: str) -> dict:
+    """Cancel a posted invoice the way a user does (the *Cancel* button). Tryton 8 cancels a posted supplier
+    invoice as it is, a posted customer invoice only when its company allows it (Company > *Cancel Customer
+    Invoice*, the field cancel_invoice_out), which this turns on first. Tryton then books its own cancelling
+    move in the invoicing company and reconciles the two."""
+    Invoice, Company = _model("account.invoice"), _model("company.company")
+    invoice, = Invoice.find([("number", "=", number)])
+    if invoice.type == "out" and not invoice.company.cancel_invoice_out:
+        company = Company(invoice.company.id)
+        company.cancel_invoice_out = True
+        company.save()
+        invoice.reload()
+    invoice.click("cancel")
+    invoice.reload()
+    cancel_move = invoice.cancel_move
+    return {"id": invoice.id, "number": invoice.number, "state": invoice.state,
+            "cancel_move_id": cancel_move.id if cancel_move else None,
+            "cancel_move_date": _iso(cancel_move.date) if cancel_move else None}
+
+
+def _exchange_settings(company) -> None:
+    """The journal and accounts (766 gains, 666 losses) Tryton books exchange differences on at reconciliation."""
+    Configuration, Journal = _model("account.configuration"), _model("account.journal")
+    configuration = Configuration(1)
+    if not configuration.currency_exchange_journal:
+        configuration.currency_exchange_journal, = Journal.find([("code", "=", "EXC")], limit=1)
+    configuration.currency_exchange_credit_account = _account_by_code("766")
+    configuration.currency_exchange_debit_account = _account_by_code("666")
+    configuration.save()
+
+
+def _cash_payment_method(company, bank_code: str):
+    Method, Journal = _model("account.invoice.payment.method"), _model("account.journal")
+    found = Method.find([("company", "=", company.id), ("name", "=", f"Banque {bank_code}")], limit=1)
+    if found:
+        return found[0]
+    cash, = Journal.find([("type", "=", "cash")], limit=1)
+    bank = _account_by_code(bank_code)
+    method = Method(company=company, name=f"Banque {bank_code}", journal=cash, debit_account=bank, credit_account=bank)
+    method.save()
+    return method
+
+
+def pay_invoice(cfg, *, number: str, amount: str, day: str, rate: str | None = None, bank_code: str = "5121") -> dict:
+    """Pay a posted invoice of this company with Tryton's own pay wizard (account.invoice.pay), on a payment
+    method of the cash journal through account ``bank_code``: a partial payment when ``amount`` is below what is
+    due, an overpayment above. ``rate`` first gives the invoice's currency that rate (per company currency unit)
+    on ``day``. Returns the invoice's state and Tryton's own lines of every move it booked for the payment: the
+    payment move, and for a foreign invoice fully paid at another rate the exchange move of its reconciliation."""
+    from proteus import Wizard
+
+    company = _company()
+    Invoice, Move, Rate = _model("account.invoice"), _model("account.move"), _model("currency.currency.rate")
+    invoice, = Invoice.find([("number", "=", number)])
+    paid_on, paid = _parse_date(day), Decimal(amount)
+    if rate is not None:
+        Rate(currency=invoice.currency, date=paid_on, rate=Decimal(rate)).save()
+    _exchange_settings(company)
+    method = _cash_payment_method(company, bank_code)
+    last = Move.find([], order=[("id", "DESC")], limit=1)
+    before = last[0].id if last else 0
+    due = invoice.amount_to_pay
+    pay = Wizard("account.invoice.pay", [invoice])
+    pay.form.amount, pay.form.payment_method, pay.form.date = paid, method, paid_on
+    pay.form.description = f"Règlement {number}"
+    pay.execute("choice")
+    if pay.form_state == "ask":  # not exactly what is due: Tryton asks whether it is partial or an overpayment
+        pay.form.type = "overpayment" if paid > due else "partial"
+        pay.execute("pay")
+    invoice.reload()
+    moves = Move.find([("id", ">", before)], order=[("id", "ASC")])
+    return {"state": invoice.state, "amount_to_pay": invoice.amount_to_pay,
+            "payment_line_ids": [line.id for line in invoice.payment_lines],
+            "moves": [{"id": move.id, "journal": move.journal.code, "lines": payment_move_lines(move)}
+                      for move in moves]}
+
+
+def payment_move_lines(move) -> list[dict]:
+    """A move's lines as the payment tests compare them: account, amounts, second currency, third party."""
+    return [{"account": line.account.code, "debit": line.debit, "credit": line.credit,
+             "amount_second_currency": line.amount_second_currency,
+             "second_currency": line.second_currency.code if line.second_currency else None,
+             "party": line.party.name if line.party else None} for line in move.lines]
+
+
+def read_moves(cfg, *, move_ids: list[int]) -> dict:
+    """Moves of this company in the form pay_invoice gives them, with the reconciliation of each line."""
+    Move = _model("account.move")
+    found = {}
+    for move in Move.find([("id", "in", [int(i) for i in move_ids])]):
+        lines = payment_move_lines(move)
+        for values, line in zip(lines, move.lines):
+            values["reconciliation"] = line.reconciliation.id if line.reconciliation else None
+        found[str(move.id)] = {"journal": move.journal.code, "state": move.state, "date": _iso(move.date),
+                               "description": move.description, "lines": lines}
+    return found
+
+
 ACTIONS = {
     "prepare_template": prepare_template,
+    "pay_invoice": pay_invoice,
+    "read_moves": read_moves,
+    "cancel_invoice": cancel_invoice,
+    "add_analytic_accounts": add_analytic_accounts,
+    "add_analytic_invoice": add_analytic_invoice,
     "add_problem_invoices": add_problem_invoices,
     "add_invoice": add_invoice,
+    "add_awkward_invoices": add_awkward_invoices,
+    "move_lines": move_lines,
     "close_period": close_period,
     "info": info,
     "seed_invoicing": seed_invoicing,

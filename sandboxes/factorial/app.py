@@ -341,6 +341,7 @@ ROUTES: dict[str, dict] = {
     "finance/journal_entries": {"list": True, "create": lambda s, b: s.create_journal_entry(b)},
     "finance/journal_lines": {"list": True},
     "expenses/expenses": {"list": True},
+    "project_management/projects": {"list": True},
     "expenses/expensables": {"list": True, "actions": {
         "bulk_set_to_paid": lambda s, b: s.bulk_set_to_paid(b),
         "update_reimbursable_amount": lambda s, b: s.update_reimbursable_amount(b)}},

@@ -111,6 +111,7 @@ ACCOUNTS = [  # number, name, type, has ERP external_id, disabled
 ]
 
 COST_CENTERS = [("Siège Paris", "PAR"), ("Atelier Montreuil", "MTR"), ("Commercial", "COM"), ("R&D", "RND")]
+PROJECTS = [("88", "Salon Maison & Objet", "SMO", True), ("89", "Rénovation boutique Marais", "RBM", False)]
 EMPLOYEES = [  # id, name, cost centre index, card (type, last4) or None
     ("501", "Camille Moreau", 0, ("virtual", "7205")), ("502", "Julien Lefèvre", 2, ("physical", "4417")),
     ("503", "Sarah Benali", 3, None), ("504", "Thomas Girard", 1, ("physical", "0391")),
@@ -248,6 +249,14 @@ def seed_demo(state: SandboxState, today: dt.date | None = None) -> None:
             "name": "Boutique Lyon", "company_id": state.company_id, "legal_entity_id": LEGAL_ENTITY_ID,
             "code": "LYO", "description": "Fermée", "active_employees_count": 0, "historical_employees_count": 2,
             "status": "inactive", "deactivation_date": (start - dt.timedelta(days=20)).isoformat()})
+
+        # Projects (expenses name them by project_id); no draw on the generator, so the rest stays as it was
+        for project_id, name, code, billable in PROJECTS:
+            state.add("project_management/projects", {
+                "name": name, "code": code, "status": "active", "employees_assignment": "company",
+                "is_billable": billable, "legal_entity_id": LEGAL_ENTITY_ID, "description": None,
+                "start_date": (start - dt.timedelta(days=60)).isoformat(), "due_date": None,
+                "client_id": None}, record_id=project_id)
 
         # Contacts
         contacts = {}

@@ -107,6 +107,7 @@ RESOURCES: dict[str, tuple[int, str]] = {
     "finance/tax_types": (301, "Finance::TaxType"),
     "expenses/expenses": (23001, "Expenses::Expense"),
     "expenses/expensables": (31001, "Expenses::Expensable"),
+    "project_management/projects": (88, "ProjectManagement::Project"),
 }
 ACCOUNT_TYPES = ("bank", "current_asset", "current_liability", "equity", "expense", "income",
                  "non_current_asset", "non_current_liability")
@@ -117,7 +118,7 @@ EXPENSE_STATUSES = ("draft", "pending", "changes_requested", "approved", "reject
                     "in_payroll", "sent_to_pay", "paid")
 # Models without updated_at in the SDK: never stamped with one.
 NO_UPDATED_AT = frozenset({"api_public/credentials", "api_public/webhook_subscriptions", "companies/legal_entities",
-                           "finance/cost_centers", "expenses/expenses"})
+                           "finance/cost_centers", "expenses/expenses", "project_management/projects"})
 JOURNAL_ENTRY_TYPES = ("bank", "bill", "invoice", "credit_note", "merged_ledger_account", "reconciliation",
                        "tax", "receipt", "payroll_result", "external")
 
@@ -1489,6 +1490,7 @@ LIST_FILTERS: dict[str, Callable] = {
     "expenses/expenses": _expenses,
     "expenses/expensables": _expensables,
     "api_public/webhook_subscriptions": _subscriptions,
+    "project_management/projects": lambda s, i, q: _common(s, i, q, scalars={"legal_entity_id": "legal_entity_id"}),
     "companies/legal_entities": lambda s, i, q: _common(s, i, q),
 }
 # Lists whose SDK signature has updated_from (expenses and expensables have none: from/to only).

@@ -18,6 +18,7 @@ from integration_hub.connectors.types import (
     Attachment,
     Invoice,
     Partner,
+    Payment,
     Scope,
     TaxRate,
     describe_failure,
@@ -163,6 +164,32 @@ class FactorialConnector(SourceConnector):
         return self._cached("accounts", lambda: {str(r["id"]): mapper.account_from_factorial(r) for r in
                                                  self.client.all("finance/accounts")})
 
+    # --- cost centres and projects ------------------------------------------------------------------
+    def _dimension_rows(self) -> list[tuple[str, str, str]]:
+        """(dimension, id, name) of every cost centre and project. A company whose key may not read projects
+        (or whose plan has none) simply has no projects to map."""
+        def fetch():
+            rows = [("cost_center", str(r["id"]), r.get("name") or str(r["id"]))
+                    for r in self.client.all("finance/cost_centers")]
+            try:
+                rows += [("project", str(r["id"]), r.get("name") or str(r["id"]))
+                         for r in self.client.all("project_management/projects")]
+            except ConnectorError as exc:  # a refusal (no access to projects), not a temporary error
+                if exc.retryable:
+                    raise
+                logger.info("Factorial projects could not be listed: %s", exc)
+            return rows
+        return self._cached("dimensions", fetch)
+
+    def list_dimension_values(self) -> list[tuple[str, str, str]]:
+        return list(self._dimension_rows())
+
+    def _dimension_labels_for(self, row: dict) -> dict[tuple[str, str], str]:
+        """Names of cost centres and projects, fetched only once a record names one."""
+        if not (row.get("cost_center_ids") or row.get("cost_center_id") or row.get("project_id")):
+            return {}
+        return {(dimension, value_id): name for dimension, value_id, name in self._dimension_rows()}
+
     # --- documents -----------------------------------------------------------------------------
     def _map_document(self, row: dict) -> Invoice | None:
         if row.get("status") == "processing" or row.get("duplicate_financial_document_id"):
@@ -176,16 +203,18 @@ class FactorialConnector(SourceConnector):
 
     def _map_document_row(self, row: dict) -> Invoice:
         entity = self.legal_entity()
-        return mapper.financial_document(
+        return self._paid_as_mapped(row, mapper.financial_document(
             row, company_tax_id=(entity.get("tin") or "").replace(" ", "").upper(),
             company_country=(entity.get("country") or "fr").upper(), contacts=self._contacts(),
-            rate_ids=self._rate_ids())
+            rate_ids=self._rate_ids(), dimension_labels=self._dimension_labels_for(row)))
 
     def _map_expense(self, row: dict) -> Invoice | None:
         if row.get("status") not in mapper.POSTABLE_EXPENSE_STATUSES:
             return None
         try:
-            return mapper.expense(row, accounts=self._ledger_accounts(), rate_ids=self._rate_ids())
+            return self._paid_as_mapped(row, mapper.expense(row, accounts=self._ledger_accounts(),
+                                                            rate_ids=self._rate_ids(),
+                                                            dimension_labels=self._dimension_labels_for(row)))
         except Exception as exc:  # noqa: BLE001 - one expense never stops the listing
             logger.warning("Factorial expense %s could not be mapped", row.get("id"), exc_info=True)
             return unreadable_invoice(f"{mapper.EXPENSE_PREFIX}{row.get('id')}", reason=describe_failure(exc),
@@ -228,9 +257,34 @@ class FactorialConnector(SourceConnector):
                 found.append(invoice)
         return found
 
+    def existing_invoice_ids(self, invoice_ids: Sequence[str]) -> set[str]:
+        """The documents and expenses Factorial still lists, whatever their status."""
+        found: set[str] = set()
+        for prefix, resource in ((mapper.FD_PREFIX, "finance/financial_documents"),
+                                 (mapper.EXPENSE_PREFIX, "expenses/expenses")):
+            ids = [i[len(prefix):] for i in invoice_ids if i.startswith(prefix)]
+            for start in range(0, len(ids), 50):
+                rows = self.client.all(resource, **{"ids[]": ids[start:start + 50]})
+                found |= {f"{prefix}{row['id']}" for row in rows if isinstance(row, dict) and "id" in row}
+        return found
+
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         found = self.get_invoices([invoice_id])
         return found[0] if found else None
+
+    # --- payments: a paid document or expense, as read with it ----------------------------------------
+    def _paid_as_mapped(self, row: dict, invoice: Invoice) -> Invoice:
+        invoice.payments = mapper.payments(row, invoice)
+        self._cache.setdefault("payments", {})[invoice.id] = invoice.payments
+        return invoice
+
+    def invoice_payments(self, invoice_ids: Sequence[str]) -> dict[str, list[Payment]]:
+        """From the documents this connector read (the run's listing); those it did not are read again."""
+        known = self._cache.setdefault("payments", {})
+        missing = [i for i in invoice_ids if i not in known]
+        if missing:
+            self.get_invoices(missing)
+        return {i: list(known[i]) for i in invoice_ids if known.get(i)}
 
     def get_attachment(self, invoice: Invoice) -> Attachment | None:
         url = invoice.extra.get("file_url")

@@ -14,6 +14,7 @@ from integration_hub.connectors.types import (
     InvoiceLine,
     InvoiceTax,
     Partner,
+    Payment,
     TaxRate,
 )
 
@@ -100,8 +101,26 @@ def _lines_from_taxes(taxes: list[dict], *, number: str, description: str, net: 
     return lines, summary
 
 
+def dimensions(row: dict, labels: dict[tuple[str, str], str] | None = None) -> dict[str, tuple[str, str]]:
+    """The cost centre and project a document or an expense is charged to, as {dimension: (id, label)}.
+
+    Factorial lets an expense name several cost centres (``cost_center_ids``); its lines carry the first.
+    Labels come from the cost centres and projects lists (the id stands in when it is not there)."""
+    labels = labels or {}
+    found: dict[str, tuple[str, str]] = {}
+    centres = [str(c) for c in (row.get("cost_center_ids") or []) if c not in (None, "")]
+    if not centres and row.get("cost_center_id") not in (None, ""):
+        centres = [str(row["cost_center_id"])]
+    if centres:
+        found["cost_center"] = (centres[0], labels.get(("cost_center", centres[0]), centres[0]))
+    project = row.get("project_id")
+    if project not in (None, ""):
+        found["project"] = (str(project), labels.get(("project", str(project)), str(project)))
+    return found
+
+
 def financial_document(row: dict, *, company_tax_id: str, company_country: str, contacts: dict[str, Partner],
-                       rate_ids: dict) -> Invoice:
+                       rate_ids: dict, dimension_labels: dict | None = None) -> Invoice:
     """An invoice, receipt or credit note. Sales invoices are those the company issued."""
     issued_by_us = (row.get("issuer_tax_id") or "").replace(" ", "").upper() == company_tax_id and company_tax_id
     sale = bool(issued_by_us) or not row.get("vendor_id") and bool(row.get("recipient_name"))
@@ -114,6 +133,8 @@ def financial_document(row: dict, *, company_tax_id: str, company_country: str, 
         row.get("taxes") or [], number=number, description=description.strip(), net=net, rate_ids=rate_ids,
         amount_field="amount_cents", base_field="base_amount_cents",
         out_of_scope=bool(counterpart_country) and counterpart_country.upper() != company_country)
+    for line in lines:
+        line.dimensions = dimensions(row, dimension_labels)
     if sale:
         partner = None
         recipient_tax = (row.get("recipient_tax_id") or "").replace(" ", "").upper()
@@ -143,8 +164,32 @@ def financial_document(row: dict, *, company_tax_id: str, company_country: str, 
     )
 
 
-def expense(row: dict, *, accounts: dict[str, Account], rate_ids: dict, employees: dict[str, str] | None = None
-            ) -> Invoice:
+def payments(row: dict, invoice: Invoice) -> list[Payment]:
+    """Factorial tells that a document or an expense is paid, not how: one payment of its total, on the day it
+    was paid (an expense's reimbursed amount is its value in the company's currency)."""
+    total = invoice.total_amount
+    if row.get("status") != "paid" or not isinstance(total, Decimal) or total <= 0:
+        return []
+    day = parse_date(row.get("paid_at") or row.get("fully_reconciled_at") or row.get("recorded_at")
+                     or row.get("status_updated_at") or row.get("updated_at"))
+    if day is None:
+        return []
+    reimbursed = (row.get("reimbursable_currency") or "").upper()
+    company = cents(row["reimbursable_amount"]) if reimbursed and reimbursed != invoice.currency and \
+        row.get("reimbursable_amount") else None
+    return [Payment(id=f"{invoice.id}:paid", date=day, amount=total, company_amount=company, label="Paid in Factorial")]
+
+
+def _company_total(row: dict, currency: str) -> Decimal | None:
+    """What a foreign expense is worth in euros, as Factorial states it (its reimbursable amount in EUR)."""
+    if not currency or currency == "EUR" or (row.get("reimbursable_currency") or "").upper() != "EUR":
+        return None
+    amount = row.get("reimbursable_amount")
+    return cents(amount) if amount not in (None, "", 0) else None
+
+
+def expense(row: dict, *, accounts: dict[str, Account], rate_ids: dict, employees: dict[str, str] | None = None,
+            dimension_labels: dict | None = None) -> Invoice:
     """An employee expense as a purchase document: the merchant is the third party, the ledger
     account of the expense (if any) the line's account; card, project, cost centre travel along."""
     total = cents(row.get("amount"))
@@ -157,6 +202,7 @@ def expense(row: dict, *, accounts: dict[str, Account], rate_ids: dict, employee
     account = accounts.get(str(row.get("ledger_account_id") or ""))
     for line in lines:
         line.account_number = account.number if account else ""
+        line.dimensions = dimensions(row, dimension_labels)
     merchant = row.get("merchant_name") or ""
     tin = (row.get("merchant_tin") or "").replace(" ", "").upper()
     partner = Partner(id=f"merchant:{tin or normalise_name(merchant)}", name=merchant, vat_number=tin) if merchant else None
@@ -168,6 +214,8 @@ def expense(row: dict, *, accounts: dict[str, Account], rate_ids: dict, employee
         id=f"{EXPENSE_PREFIX}{row['id']}", number=row.get("document_number") or f"EXP-{row['id']}",
         kind=InvoiceKind.PURCHASE, issue_date=parse_date(row.get("effective_on")), currency=currency,
         exchange_rate=Decimal(str(rate)) if rate not in (None, "") else None,
+        exchange_rate_source="Factorial (the expense's exchange rate)" if rate not in (None, "") else "",
+        company_total=_company_total(row, currency),
         lines=lines, taxes=summary, untaxed_amount=total - tax_total, tax_amount=tax_total, total_amount=total,
         updated_at=parse_time(row.get("status_updated_at") or row.get("paid_at")) or dt.datetime.now(dt.timezone.utc),
         partner_id=partner.id if partner else "", partner=partner,

@@ -5,12 +5,14 @@ import datetime as dt
 import itertools
 import threading
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Callable, Iterable, Iterator, Sequence
 
 from integration_hub.connectors.base import CheckResult, SourceConnector, TargetConnector
 from integration_hub.connectors.errors import AuthenticationError, NotFound, PermanentError
 from integration_hub.connectors.http import CallLog, CallRecord
 from integration_hub.connectors.memory.provider import PROVIDER
+from integration_hub.connectors.lettering import lines_to_reconcile
 from integration_hub.connectors.text import normalise_name
 from integration_hub.connectors.types import (
     Account,
@@ -20,6 +22,7 @@ from integration_hub.connectors.types import (
     Journal,
     JournalEntry,
     Partner,
+    Payment,
     Scope,
     TaxRate,
     VatCode,
@@ -44,13 +47,17 @@ class Store:
     tax_rates: list[TaxRate] = field(default_factory=list)
     source_journals: list[Journal] = field(default_factory=list)
     source_partners: dict[str, Partner] = field(default_factory=dict)
+    dimension_values: list[tuple[str, str, str]] = field(default_factory=list)  # (dimension, id, label)
     # target side
     accounts: dict[str, Account] = field(default_factory=dict)
     vat_codes: list[VatCode] = field(default_factory=list)
     journals: list[Journal] = field(default_factory=list)
+    dimensions: list[tuple[str, str, str]] = field(default_factory=list)  # analytic accounts (id, label, axis)
     partners: dict[str, Partner] = field(default_factory=dict)
+    exchange_rates: dict[tuple[str, dt.date], Decimal] = field(default_factory=dict)  # (currency, day) -> base per unit
     entries: dict[str, StoredEntry] = field(default_factory=dict)
     by_reference: dict[str, str] = field(default_factory=dict)
+    reconciled: dict[tuple[str, int], str] = field(default_factory=dict)  # (entry id, line index) -> lettering
     keep_entries: bool = True  # False: remember references only
     keep_references: bool = True  # False (with keep_entries False): a target that holds nothing (memory benchmarks)
     reject: Callable[[JournalEntry], str | None] | None = None  # return a message to refuse an entry
@@ -137,6 +144,12 @@ class MemoryConnector(SourceConnector, TargetConnector):
         invoice = self.store.invoices.get(invoice_id)
         return self._resolve(invoice) if invoice else None
 
+    def existing_invoice_ids(self, invoice_ids: Sequence[str]) -> set[str]:
+        self._call("invoices.exist")
+        if self.store.generator:  # a stream holds nothing to look up: every document counts as there
+            return set(invoice_ids)
+        return {i for i in invoice_ids if i in self.store.invoices}
+
     def get_attachment(self, invoice: Invoice) -> Attachment | None:
         self._call("attachments.get")
         found = self.store.attachments.get(invoice.id)
@@ -156,10 +169,20 @@ class MemoryConnector(SourceConnector, TargetConnector):
         self._call("partners.list")
         yield from self.store.source_partners.values()
 
+    def list_dimension_values(self) -> list[tuple[str, str, str]]:
+        self._call("dimension_values.list")
+        return list(self.store.dimension_values)
+
     # --- target ---------------------------------------------------------------------------
     def list_vat_codes(self) -> list[VatCode]:
         self._call("vat_codes.list")
         return list(self.store.vat_codes)
+
+    def exchange_rate(self, currency: str, base: str, day: dt.date) -> Decimal | None:
+        """The rate table: the latest rate on or before `day` (like an accounting tool's)."""
+        self._call("exchange_rate")
+        known = [d for (c, d) in self.store.exchange_rates if c == currency and d <= day]
+        return self.store.exchange_rates[(currency, max(known))] if known else None
 
     def list_journals(self) -> list[Journal]:
         self._call("journals.list")
@@ -168,6 +191,10 @@ class MemoryConnector(SourceConnector, TargetConnector):
     def list_accounts(self) -> list[Account]:
         self._call("accounts.list")
         return list(self.store.accounts.values())
+
+    def list_dimensions(self) -> list[tuple[str, str, str]]:
+        self._call("dimensions.list")
+        return list(self.store.dimensions)
 
     def get_partner(self, partner_id: str) -> Partner | None:
         self._call("partners.get")
@@ -238,6 +265,38 @@ class MemoryConnector(SourceConnector, TargetConnector):
             stored.attachments.append(entry.attachment)
         return EntryResult(reference=entry.reference, entry_id=entry_id, state=stored.state, number=entry_id)
 
+    def delete_entry(self, entry_id: str) -> None:
+        self._call("entries.delete", write=True)
+        with self.store.lock:
+            stored = self.store.entries.get(entry_id)
+            if stored is None:
+                raise NotFound(f"memory: no entry {entry_id}", provider=PROVIDER.key)
+            if stored.state != "draft":
+                raise PermanentError(f"memory: entry {entry_id} is posted and cannot be deleted", provider=PROVIDER.key)
+            del self.store.entries[entry_id]
+            self.store.by_reference.pop(stored.entry.reference, None)
+
+    def reverse_entry(self, entry_id: str, *, date: dt.date, reference: str) -> EntryResult:
+        self._call("entries.reverse", write=True)
+        with self.store.lock:
+            if reference in self.store.by_reference:  # booked already: never twice
+                found = self.store.by_reference[reference]
+                return EntryResult(reference=reference, entry_id=found, state="posted", number=found)
+            original = self.store.entries.get(entry_id)
+            if original is None:
+                raise NotFound(f"memory: no entry {entry_id}", provider=PROVIDER.key)
+            if original.state != "posted":
+                raise PermanentError(f"memory: entry {entry_id} is a draft; delete it instead", provider=PROVIDER.key)
+            lines = [replace(line, debit=line.credit, credit=line.debit,
+                             amount_currency=-line.amount_currency if line.amount_currency is not None else None)
+                     for line in original.entry.lines]
+            reversal = replace(original.entry, reference=reference, date=max(date, original.entry.date),
+                               label=f"Reversal of {entry_id}: {original.entry.label}", lines=lines, attachment=None)
+            reversal_id = "E" + self.store.next_id()
+            self.store.by_reference[reference] = reversal_id
+            self.store.entries[reversal_id] = StoredEntry(reversal_id, reversal, "posted")
+        return EntryResult(reference=reference, entry_id=reversal_id, state="posted", number=reversal_id)
+
     def attach_document(self, entry_id: str, attachment: Attachment) -> str:
         self._call("attachments.create", write=True)
         self.store.entries[entry_id].attachments.append(attachment)
@@ -254,3 +313,67 @@ class MemoryConnector(SourceConnector, TargetConnector):
                                                state=stored.state if stored else "posted",
                                                attachment_count=len(stored.attachments) if stored else None)
         return found
+
+    # --- payments (lettering) --------------------------------------------------------------
+    def invoice_payments(self, invoice_ids: Sequence[str]) -> dict[str, list[Payment]]:
+        self._call("payments.list")
+        found = {}
+        for invoice_id in invoice_ids:
+            invoice = self.store.invoices.get(invoice_id)
+            if invoice is not None and invoice.payments:
+                found[invoice_id] = list(invoice.payments)
+        return found
+
+    def _party_lines(self, entry_id: str, account_number: str, partner_id: str) -> list[tuple[tuple[str, int], Decimal]]:
+        stored = self.store.entries.get(entry_id)
+        if stored is None:
+            return []
+        return [((entry_id, index), line.amount) for index, line in enumerate(stored.entry.lines)
+                if line.account_number == account_number and line.partner_id == partner_id]
+
+    def third_party_amount(self, entry_id: str, *, account_number: str, partner_id: str) -> Decimal:
+        self._call("entries.get")
+        if entry_id not in self.store.entries:
+            raise NotFound(f"memory: no entry {entry_id}", provider=PROVIDER.key)
+        return sum((amount for _, amount in self._party_lines(entry_id, account_number, partner_id)), Decimal(0))
+
+    def book_payment(self, entry: JournalEntry, *, reconcile_with_entry_id: str, account_number: str, partner_id: str,
+                     post: bool, earlier_entry_ids: Sequence[str] = ()) -> EntryResult:
+        self._call("payments.book", write=True)
+        with self.store.lock:
+            invoice_lines = self._party_lines(reconcile_with_entry_id, account_number, partner_id)
+            if not invoice_lines:
+                raise PermanentError(f"memory: entry {reconcile_with_entry_id} has no line on {account_number} for "
+                                     f"third party {partner_id}", provider=PROVIDER.key)
+            entry_id = self.store.by_reference.get(entry.reference)
+            if entry_id is None:  # never booked twice: the reference is looked up first
+                try:
+                    entry.check_balanced()
+                except ValueError as exc:
+                    raise PermanentError(str(exc), provider=PROVIDER.key) from exc
+                refusal = self.store.reject(entry) if self.store.reject else None
+                if refusal:
+                    raise PermanentError("memory: entry refused", provider=PROVIDER.key, provider_message=refusal)
+                entry_id = "E" + self.store.next_id()
+                self.store.by_reference[entry.reference] = entry_id
+                self.store.entries[entry_id] = StoredEntry(entry_id, entry, "draft")
+            stored = self.store.entries[entry_id]
+            if post:
+                stored.state = "posted"
+            self._letter(invoice_lines, earlier_entry_ids, entry_id, account_number, partner_id)
+            reconciled = all(key in self.store.reconciled for key, _ in invoice_lines)
+        return EntryResult(reference=entry.reference, entry_id=entry_id, state=stored.state, number=entry_id,
+                           reconciled=reconciled)
+
+    def _letter(self, invoice_lines, earlier_entry_ids, entry_id: str, account_number: str, partner_id: str) -> None:
+        def still_open(lines):
+            return [(key, amount) for key, amount in lines if key not in self.store.reconciled]
+
+        earlier = [line for earlier_id in earlier_entry_ids
+                   for line in self._party_lines(earlier_id, account_number, partner_id)]
+        keys = lines_to_reconcile(still_open(invoice_lines), still_open(earlier),
+                                  still_open(self._party_lines(entry_id, account_number, partner_id)))
+        if keys:
+            lettering = "R" + self.store.next_id()
+            for key in keys:
+                self.store.reconciled[key] = lettering

@@ -12,7 +12,7 @@ from integration_hub.connectors.errors import ConnectorError, NotFound, PeriodCl
 from integration_hub.connectors.files import check_readable, guess_content_type
 from integration_hub.connectors.http import HubSession
 from integration_hub.connectors.text import normalise_name
-from integration_hub.connectors.tryton import mapper
+from integration_hub.connectors.tryton import analytic, mapper, payments
 from integration_hub.connectors.tryton.client import TrytonClient
 from integration_hub.connectors.tryton.provider import PROVIDER
 from integration_hub.connectors.types import (
@@ -23,6 +23,7 @@ from integration_hub.connectors.types import (
     JournalEntry,
     Journal,
     Partner,
+    Payment,
     Scope,
     TaxRate,
     VatCode,
@@ -41,7 +42,7 @@ def _accent_tolerant(word: str) -> str:
 
 INVOICE_FIELDS = ["number", "type", "invoice_date", "accounting_date", "currency.code", "party", "journal.code",
                   "untaxed_amount", "tax_amount", "total_amount", "state", "write_date", "create_date", "lines",
-                  "taxes", "reference"]
+                  "taxes", "reference", "move"]
 LINE_FIELDS = ["invoice", "type", "description", "quantity", "unit_price", "amount", "taxes", "account.code"]
 PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "account_receivable.code",
                 "account_payable.code"]
@@ -144,8 +145,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
 
     def list_vat_codes(self) -> list[VatCode]:
         tree, today = self.tax_tree(), dt.date.today()
-        codes = (mapper.vat_code_from_tryton(row, tree, today) for row in tree.roots())
-        return [code for code in codes if code is not None]
+        return [code for row in tree.roots() for code in mapper.vat_codes_from_tryton(row, tree, today)]
 
     def list_journals(self) -> list[Journal]:
         self.company()
@@ -362,8 +362,33 @@ class TrytonConnector(SourceConnector, TargetConnector):
         missing = sorted({line.account_number for line in entry.lines if line.account_number not in account_ids})
         if missing:
             raise PermanentError(f"unknown account(s) {', '.join(missing)}", provider=PROVIDER.key)
+        currencies = {line.currency for line in entry.lines if line.currency}
         return mapper.move_values(entry, company_id=self.company()["id"], period_id=self._period_for(entry.date),
-                                  account_ids=account_ids, tree=self.tax_tree())
+                                  account_ids=account_ids, tree=self.tax_tree(),
+                                  currency_ids=self._currency_ids(currencies) if currencies else None)
+
+    def _currency_ids(self, codes) -> dict[str, int]:
+        cache = self.__dict__.setdefault("_currency_id_cache", {})
+        missing = sorted(set(codes) - set(cache))
+        if missing:
+            for row in self.client.search_read("currency.currency", [("code", "in", missing)], ["code"],
+                                               context={"active_test": False}):
+                cache[row["code"]] = row["id"]
+        unknown = sorted(set(codes) - set(cache))
+        if unknown:
+            raise PermanentError(f"Tryton has no currency {', '.join(unknown)}", provider=PROVIDER.key,
+                                 provider_message="Add the currency in Tryton (Currency > Currencies).")
+        return {code: cache[code] for code in codes}
+
+    def exchange_rate(self, currency: str, base: str, day: dt.date) -> Decimal | None:
+        """Units of `base` per unit of `currency` from Tryton's rate table on `day` (its latest rate on or before
+        that day), or None when Tryton has no rate for one of them then."""
+        rows = self.client.search_read("currency.currency", [("code", "in", [currency, base])], ["code", "rate"],
+                                       context={"date": day, "active_test": False})
+        rates = {row["code"]: row.get("rate") for row in rows}
+        if not rates.get(currency) or not rates.get(base):
+            return None
+        return Decimal(rates[base]) / Decimal(rates[currency])
 
     def create_entries(self, entries: Sequence[JournalEntry], *, post: bool) -> list[EntryResult]:
         """Create (and post) in one call per batch; when the batch is refused, retry one by one to
@@ -455,6 +480,62 @@ class TrytonConnector(SourceConnector, TargetConnector):
             self.attach_document(str(move_id), entry.attachment)
         return result
 
+    def _move(self, entry_id: str, fields: list[str]) -> dict:
+        move_id = int(entry_id)
+        self.company()
+        if not self.client.search("account.move", [("id", "=", move_id)]):
+            raise NotFound(f"Tryton move {move_id} no longer exists", provider=PROVIDER.key)
+        return self.client.read("account.move", [move_id], fields)[0]
+
+    def delete_entry(self, entry_id: str) -> None:
+        """Delete a draft move (Tryton itself refuses to delete a posted one)."""
+        move = self._move(entry_id, ["state"])
+        if move["state"] != "draft":
+            raise PermanentError(f"Tryton move {entry_id} is posted and cannot be deleted", provider=PROVIDER.key)
+        self.client.delete("account.move", [move["id"]])
+
+    def reverse_entry(self, entry_id: str, *, date: dt.date, reference: str) -> EntryResult:
+        """A posted move that cancels a posted one: its lines with debit and credit swapped (same accounts,
+        parties, second currency and VAT lines, amounts negated), tagged with `reference`, looked up first."""
+        existing = self.find_entry_by_reference(reference)
+        if existing is not None:  # booked already; a draft means posting was interrupted: post it now
+            if existing.state == "draft":
+                self._post([(0, int(existing.entry_id))], [existing])
+                if existing.error is not None:
+                    raise existing.error
+            return existing
+        move = self._move(entry_id, ["state", "date", "journal", "number", "description", "lines"])
+        if move["state"] != "posted":
+            raise PermanentError(f"Tryton move {entry_id} is a draft: delete it instead", provider=PROVIDER.key)
+        day = max(date, move["date"])
+        values = {"company": self.company()["id"], "journal": move["journal"], "period": self._period_for(day),
+                  "date": day, "origin": f"account.move,{move['id']}",
+                  "description": mapper.reversal_description(move.get("description"), move.get("number") or entry_id,
+                                                             reference),
+                  "lines": [["create", self._reversed_lines(move["lines"], day)]]}
+        (new_id,) = self.client.create("account.move", [values])
+        result = EntryResult(reference=reference, entry_id=str(new_id), state="draft")
+        self._post([(0, new_id)], [result])
+        if result.error is not None:
+            raise result.error
+        result.number = self.entry_numbers([str(new_id)]).get(str(new_id), "")
+        return result
+
+    def _reversed_lines(self, line_ids: list[int], day: dt.date) -> list[dict]:
+        with_analytic = analytic.has_field(self.client, "account.move.line", "analytic_lines")
+        lines = self.client.read("account.move.line", line_ids, [
+            "account", "party", "debit", "credit", "description", "second_currency", "amount_second_currency",
+            "tax_lines", *(["analytic_lines"] if with_analytic else [])])
+        tax_ids = [t for line in lines for t in line.get("tax_lines") or []]
+        taxes = {t["id"]: t for t in self.client.read("account.tax.line", tax_ids, ["tax", "amount", "type"])} \
+            if tax_ids else {}
+        analytic_ids = [a for line in lines for a in line.get("analytic_lines") or []]
+        analytics = {a["id"]: a for a in self.client.read("analytic_account.line", analytic_ids,
+                                                          ["account", "debit", "credit"])} if analytic_ids else {}
+        return [mapper.reversed_line(line, [taxes[t] for t in line.get("tax_lines") or [] if t in taxes],
+                                     [analytics[a] for a in line.get("analytic_lines") or [] if a in analytics], day)
+                for line in sorted(lines, key=lambda l: l["id"])]
+
     def attach_document(self, entry_id: str, attachment: Attachment) -> str:
         (attachment_id,) = self.client.create("ir.attachment", [{
             "name": attachment.filename, "resource": f"account.move,{int(entry_id)}", "type": "data",
@@ -491,9 +572,18 @@ class TrytonConnector(SourceConnector, TargetConnector):
         tree, today = self.tax_tree(), dt.date.today()
         return [mapper.tax_rate_from_tryton(row, tree, today) for row in tree.roots()]
 
+    def list_dimension_values(self) -> list[tuple[str, str, str]]:
+        """The analytic accounts invoice lines may carry (none when analytic_invoice is not activated)."""
+        return analytic.source_values(self.client, self.company()["id"])
+
+    def list_dimensions(self) -> list[tuple[str, str, str]]:
+        """The analytic accounts entries may be booked on (none when analytic_account is not activated)."""
+        return analytic.target_dimensions(self.client, self.company()["id"])
+
     def _invoice_domain(self, since: dt.datetime | None, scope: Scope) -> list:
         types = [{"sale": "out", "purchase": "in"}[kind.value] for kind in Scope(scope).kinds]
-        domain: list = [("state", "in", ["posted", "paid"]), ("type", "in", types),
+        # Cancelled invoices come too: the engine reverses what it booked for them (and skips the others).
+        domain: list = [("state", "in", ["posted", "paid", "cancelled"]), ("type", "in", types),
                         ("company", "=", self.company()["id"])]
         if since is not None:
             naive = since.astimezone(dt.timezone.utc).replace(tzinfo=None) if since.tzinfo else since
@@ -519,7 +609,9 @@ class TrytonConnector(SourceConnector, TargetConnector):
         line_ids = [i for row in rows for i in row.get("lines") or []]
         tax_ids = [i for row in rows for i in row.get("taxes") or []]
         lines = self.client.read("account.invoice.line", line_ids, LINE_FIELDS) if line_ids else []
+        analytic.attach_dimensions(self.client, lines)
         taxes = self.client.read("account.invoice.tax", tax_ids, ["invoice", "tax", "base", "amount"]) if tax_ids else []
+        booked = self._company_amounts(rows)
         partners = self._partners(sorted({row["party"] for row in rows if row.get("party")}), with_code=False)
         resources = [f"account.invoice,{row['id']}" for row in rows]
         with_files = {r["resource"] for r in self.client.search_read(
@@ -536,13 +628,31 @@ class TrytonConnector(SourceConnector, TargetConnector):
             try:
                 invoices.append(mapper.invoice_from_tryton(
                     row, by_invoice.get(row["id"], []), taxes_by_invoice.get(row["id"], []),
-                    partners.get(row.get("party")), tree, has_file))
+                    partners.get(row.get("party")), tree, has_file, booked=booked.get(row["id"])))
             except Exception as exc:  # noqa: BLE001 - one invoice never stops the listing
                 logger.warning("Tryton invoice %s could not be mapped", row.get("id"), exc_info=True)
-                invoices.append(unreadable_invoice(
+                unreadable = unreadable_invoice(
                     str(row["id"]), reason=describe_failure(exc), number=str(row.get("number") or ""),
-                    kind="sale" if row.get("type") == "out" else "purchase"))
+                    kind="sale" if row.get("type") == "out" else "purchase")
+                invoices.append(replace(unreadable, cancelled=row.get("state") == "cancelled"))
         return invoices
+
+    def _company_amounts(self, rows: list[dict]) -> dict[int, dict[str, Decimal]]:
+        """For invoices in a foreign currency: what Tryton's own move booked in the company's currency, per
+        invoice line and tax row ({"account.invoice.line,12": debit - credit}), so the hub converts nothing."""
+        company_currency = (self.company().get("currency.") or {}).get("code", "")
+        foreign = {row["move"]: row["id"] for row in rows
+                   if row.get("move") and (row.get("currency.") or {}).get("code", "") != company_currency}
+        if not foreign:
+            return {}
+        booked: dict[int, dict[str, Decimal]] = {}
+        for line in self.client.search_read("account.move.line", [("move", "in", sorted(foreign))],
+                                            ["move", "origin", "debit", "credit"]):
+            origin = line.get("origin") or ""
+            if isinstance(origin, str) and origin.startswith(("account.invoice.line,", "account.invoice.tax,")):
+                amounts = booked.setdefault(foreign[line["move"]], {})
+                amounts[origin] = amounts.get(origin, Decimal(0)) + Decimal(line["debit"]) - Decimal(line["credit"])
+        return booked
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         found = self.get_invoices([invoice_id])
@@ -552,12 +662,20 @@ class TrytonConnector(SourceConnector, TargetConnector):
         ids = [int(i) for i in invoice_ids if str(i).isdigit()]
         if not ids:
             return []
-        rows = self.client.search_read("account.invoice", [("id", "in", ids), ("state", "in", ["posted", "paid"])],
+        rows = self.client.search_read("account.invoice", [("id", "in", ids),
+                                                           ("state", "in", ["posted", "paid", "cancelled"])],
                                        INVOICE_FIELDS, order=[("id", "ASC")])
         return self._invoices_from_rows(rows, self.tax_tree()) if rows else []
 
     def count_invoices(self, *, since: dt.datetime | None, scope: Scope) -> int | None:
         return self.client.call("model.account.invoice.search_count", self._invoice_domain(since, scope))
+
+    def existing_invoice_ids(self, invoice_ids) -> set[str]:
+        """Invoices still in Tryton, whatever their state (Tryton deletes only draft or cancelled ones)."""
+        ids = [int(i) for i in invoice_ids if str(i).isdigit()]
+        if not ids:
+            return set()
+        return {str(i) for i in self.client.search("account.invoice", [("id", "in", ids)])}
 
     def get_attachment(self, invoice: Invoice) -> Attachment | None:
         """The file attached to the invoice in Tryton, else (customer invoices) Tryton's own invoice report."""
@@ -577,3 +695,13 @@ class TrytonConnector(SourceConnector, TargetConnector):
         filename = f"{(invoice.number or name or 'invoice').replace('/', '-')}.{extension}"
         return check_readable(Attachment(filename=filename, content_type=guess_content_type(filename, content),
                                          content=content), provider=PROVIDER.key)
+
+    # --- payments (lettering): see payments.py ---------------------------------------------------
+    def invoice_payments(self, invoice_ids: Sequence[str]) -> dict[str, list[Payment]]:
+        return payments.invoice_payments(self, invoice_ids)
+
+    def book_payment(self, entry: JournalEntry, **kwargs) -> EntryResult:
+        return payments.book_payment(self, entry, **kwargs)
+
+    def third_party_amount(self, entry_id: str, **kwargs) -> Decimal:
+        return payments.third_party_amount(self, entry_id, **kwargs)
