@@ -10,6 +10,7 @@ A trytond server (integration_hub.peers.tryton) runs on a fixed port with two de
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 import logging
 import os
 import time
@@ -62,7 +63,7 @@ def ensure_invoicing_database(peer, *, out=print) -> str:
     out("Preparing the demo invoicing company in Tryton (about a minute, once)...")
     peer.create_database(INVOICING_DB, company_name="Atelier Démo SARL")
     today = dt.date.today()
-    peer.run_setup(INVOICING_DB, "seed_invoicing", customers=8, suppliers=5, customer_invoices=60,
+    seeded = peer.run_setup(INVOICING_DB, "seed_invoicing", customers=8, suppliers=5, customer_invoices=60,
                    supplier_invoices=30, seed=2026, credit_note_every=9,
                    supplier_profiles=["fr_siret", "fr_siren"],
                    start_date=(today - dt.timedelta(days=150)).isoformat(), end_date=today.isoformat())
@@ -70,6 +71,15 @@ def ensure_invoicing_database(peer, *, out=print) -> str:
     # Invoices that are not ordinary: intra-EU reverse charge, a USD SaaS subscription (reverse charge too), a
     # USD sale, a line taxed twice; the hub books each as Tryton itself did.
     peer.run_setup(INVOICING_DB, "add_awkward_invoices", day=(today - dt.timedelta(days=5)).isoformat())
+    # Payments: one customer invoice paid in full and one in part, for the flow to book and letter.
+    try:
+        unpaid = [i for i in seeded["invoices"] if i["type"] == "out" and not i["credit_note"]][:2]
+        for invoice, share in zip(unpaid, ("1", "0.4")):
+            amount = (Decimal(str(invoice["total_amount"])) * Decimal(share)).quantize(Decimal("0.01"))
+            peer.run_setup(INVOICING_DB, "pay_invoice", number=invoice["number"], amount=str(amount),
+                           day=today.isoformat())
+    except Exception as exc:  # noqa: BLE001 - the demo goes on without payments
+        out(f"Demo payments not added: {exc}")
     return INVOICING_DB
 
 
@@ -108,6 +118,9 @@ def seed_demo_flow(tenant: Tenant, peer, *, out=print) -> Flow:
     finally:
         src.close(), tgt.close()
     VatMapping.objects.filter(flow=flow, kind="sale", source_rate=UNMAPPED_RATE).delete()
+    if flow.payment_journal_id and flow.bank_account:  # payments are booked and lettered
+        flow.sync_payments = True
+        flow.save(update_fields=["sync_payments"])
     flow_activate(flow=flow)
     out(f"Flow “{flow.name}” activated; its first run is queued for the worker.")
     return flow
