@@ -104,6 +104,13 @@ def seed_demo_flow(tenant: Tenant, peer, *, out=print) -> Flow:
     source_db = ensure_invoicing_database(peer, out=out)
     # A fresh accounting company for a fresh hub database, so both always agree.
     target_db = peer.create_database(f"{ACCOUNTING_PREFIX}_{int(time.time())}", company_name="Cabinet Compta Démo")
+    try:  # analytic axes named like Factorial's cost centres and projects: the Factorial flow maps them by name
+        peer.run_setup(target_db, "add_analytic_accounts", root="Centres de coût",
+                       names=["Siège Paris", "Atelier Montreuil", "Commercial", "R&D"])
+        peer.run_setup(target_db, "add_analytic_accounts", root="Projets",
+                       names=["Salon Maison & Objet", "Rénovation boutique Marais"])
+    except Exception as exc:  # noqa: BLE001 - the demo goes on without analytic accounts
+        out(f"Demo analytic accounts not added: {exc}")
     with transaction.atomic():
         Connection.objects.filter(tenant=tenant, name__in=["Tryton invoicing", "Tryton accounting"]).delete()
         source = connection_create(tenant=tenant, name="Tryton invoicing", provider="tryton", role="source",
