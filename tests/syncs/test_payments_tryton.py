@@ -17,7 +17,7 @@ from tenants.services import connection_create
 from tests.support.clock import SANDBOX_DAY
 from tests.support.tryton import connector, credentials, unique_db
 
-pytestmark = [pytest.mark.tryton, pytest.mark.django_db, pytest.mark.clock]
+pytestmark = [pytest.mark.tryton, pytest.mark.django_db]
 INVOICE_DAY = (SANDBOX_DAY - dt.timedelta(days=20)).isoformat()
 PAY_DAY = (SANDBOX_DAY - dt.timedelta(days=5)).isoformat()
 WRITE_OPERATIONS = ("create", "write", "delete", ".post")
@@ -51,6 +51,11 @@ def paying_flow(tenant_a, tryton_peer, invoicing_db, tryton_accounting_db):
 
 
 def run_flow(flow) -> "SyncRun":  # noqa: F821
+    # Tryton stamps write_date with the real clock; under a moved test clock (the clock passes) the hub's cursor
+    # would be a year ahead of it and a payment made after the first run would never be listed. Read from the
+    # start date every time, as the other date-dependent Tryton tests do.
+    flow.cursor = None
+    flow.save(update_fields=["cursor"])
     run, created = run_request(flow=flow, enqueue=False)
     assert created
     execute_run(run.pk)
@@ -77,6 +82,7 @@ def third_party_lines(move: dict) -> list[dict]:
 
 
 # --- one payment, as Tryton books it ------------------------------------------------------------------------
+@pytest.mark.clock  # one representative under the shifted clocks; the others use the same pinned days
 def test_a_paid_invoice_is_lettered_in_tryton_with_the_very_move_tryton_makes_for_the_payment(
         paying_flow, tryton_peer, invoicing_db, tryton_accounting_db):
     invoice = invoiced(tryton_peer, invoicing_db)
