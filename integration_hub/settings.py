@@ -242,7 +242,12 @@ HUB_SYNC_WRITE_RETRIES = env.int("HUB_SYNC_WRITE_RETRIES", default=3)
 # https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml). Empty: no such source.
 HUB_EXCHANGE_RATES_URL = env.str("HUB_EXCHANGE_RATES_URL", default="")
 HUB_EXCHANGE_RATES_MAX_AGE_DAYS = env.int("HUB_EXCHANGE_RATES_MAX_AGE_DAYS", default=7)
-HUB_SYNC_RETRY_PAUSE = env.float("HUB_SYNC_RETRY_PAUSE", default=2.0)
+HUB_SYNC_RETRY_PAUSE = env.float("HUB_SYNC_RETRY_PAUSE", default=0.5)
+# A run facing a temporary failure (after the HTTP layer's own repeats) pauses and does the work in hand again
+# (settled by reference first): pauses start at HUB_SYNC_OUTAGE_PAUSE seconds and double up to 30 s. It gives up
+# only when the tools stay unreachable longer than HUB_SYNC_UNREACHABLE_BUDGET seconds in a row.
+HUB_SYNC_OUTAGE_PAUSE = env.float("HUB_SYNC_OUTAGE_PAUSE", default=1.0)
+HUB_SYNC_UNREACHABLE_BUDGET = env.float("HUB_SYNC_UNREACHABLE_BUDGET", default=300.0)
 # At the end of a full run, this many booked documents (those checked longest ago) are looked up in the
 # source, to notice the ones deleted there since (syncs/cancellations.py).
 HUB_PRESENCE_CHECK_BATCH = env.int("HUB_PRESENCE_CHECK_BATCH", default=500)

@@ -34,6 +34,7 @@ from integration_hub.connectors.errors import (
     NotFound,
     PeriodClosed,
     PermanentError,
+    RateLimited,
 )
 from integration_hub.connectors.base import hub_setting
 from integration_hub.connectors.http import CallLog
@@ -92,6 +93,42 @@ class RunAborted(Exception):
     """The run cannot go on (connection refused, target unreachable, lock lost)."""
 
 
+class Patience:
+    """How a run rides out an outage: a temporary failure (a server error, a timeout, a lost answer, after the HTTP
+    layer's own quick repeats) pauses the run and the work in hand is done again, settled by reference first, so
+    nothing is booked twice. Pauses double from HUB_SYNC_OUTAGE_PAUSE (1 s) up to 30 s. The run gives up only when the tools stay unreachable
+    for longer than HUB_SYNC_UNREACHABLE_BUDGET seconds (default 300) in a row, and says what it was doing."""
+
+    def __init__(self, budget: float | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.budget = float(hub_setting("HUB_SYNC_UNREACHABLE_BUDGET", 300) if budget is None else budget)
+        self.sleep = sleep
+        self.started: float | None = None
+        self.pauses = 0
+        self.outages = 0
+
+    def ok(self) -> None:
+        self.started = None
+
+    def wait_or_give_up(self, error: ConnectorError, what: str) -> None:
+        """After `error` while `what`: pause and return (the caller tries again) or raise RunAborted."""
+        now = time.monotonic()
+        if self.started is None:
+            self.started, self.outages = now, self.outages + 1
+        spent = now - self.started
+        side = getattr(error, "side", "")
+        tool = {"source": "The invoicing tool", "target": "The accounting tool"}.get(side, "A connected tool")
+        if spent >= self.budget:
+            raise RunAborted(
+                f"{tool} stayed unreachable for {spent:.0f} s while {what} (the limit is {self.budget:.0f} s, "
+                f"HUB_SYNC_UNREACHABLE_BUDGET). Last failure: {error}. Nothing is lost: documents not booked yet stay "
+                "pending, and the next run asks accounting for them before sending anything.") from error
+        first = float(hub_setting("HUB_SYNC_OUTAGE_PAUSE", 1.0))
+        pause = min(30.0, first * 2.0 ** min(self.pauses, 5), self.budget - spent)
+        self.pauses += 1
+        logger.warning("%s while %s: %s; trying again in %.1f s", tool, what, error, pause)
+        self.sleep(max(0.0, pause))
+
+
 @dataclass
 class Preview:
     """What a dry run would do with one document."""
@@ -142,6 +179,11 @@ def chunked(iterable: Iterable, size: int) -> Iterator[list]:
     iterator = iter(iterable)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def _numbers(invoices: list[Invoice], shown: int = 5) -> str:
+    numbers = [str(i.number or i.id) for i in invoices[:shown]]
+    return ", ".join(numbers) + (f" and {len(invoices) - shown} more" if len(invoices) > shown else "")
 
 
 def worker_identity() -> str:
@@ -212,6 +254,8 @@ class Engine:
         self.cancelled: list[tuple[Invoice, SyncDocument | None]] = []  # met in the batch, see cancellations.py
         self.total: int | None = None
         self.cursor_after: dt.datetime | None = None
+        self.patience = Patience()
+        self._unfinished: list[str] = []  # documents of the listing that ended in error or waiting in this run
         if flow.source is None or flow.target is None:
             raise RunAborted(f"“{flow.name}” has no {'invoicing' if flow.source is None else 'accounting'} tool "
                              "connected yet; finish its setup first.")
@@ -243,15 +287,13 @@ class Engine:
                 self._process_known(retry)
             else:
                 self._process_known(self._documents_to_retry())
-                self.total = self.source.count_invoices(since=cursor, scope=self.scope)
-                stream = self.source.list_invoices(since=cursor, scope=self.scope, page_size=100)
-                if self.limit:
-                    stream = islice(stream, self.limit)
-                for batch in chunked(stream, self.batch_size):
-                    self._process_batch(batch)
+                self.total = self._patiently("counting the documents to read",
+                                             lambda: self.source.count_invoices(since=cursor, scope=self.scope))
+                self._process_listing(cursor)
                 if not self.dry_run and not self.limit:
                     self.cursor_after = listing_started
-                    cancellations.check_presence(self)  # documents deleted in the source since they were booked
+                    # documents deleted in the source since they were booked
+                    self._patiently("checking that booked documents still exist", lambda: cancellations.check_presence(self))
         finally:
             self.close()
         return self.previews
@@ -270,17 +312,71 @@ class Engine:
                                                                           DocumentStatus.PENDING])
                 .exclude(pk__in=blocked.values("document_id")).order_by("pk"))
 
+    def _patiently(self, what: str, step: Callable[[], object]):
+        """Do `step`; on a temporary failure, pause and do it again (see Patience). A step is a unit of work that is
+        safe to repeat: a read, or a batch whose writes are settled by reference."""
+        while True:
+            try:
+                result = step()
+            except RunAborted:
+                raise
+            except ConnectorError as exc:
+                if not exc.retryable or isinstance(exc, RateLimited):
+                    raise
+                self.patience.wait_or_give_up(exc, what)
+                continue
+            self.patience.ok()
+            return result
+
+    def _batch_patiently(self, what: str, invoices: list[Invoice], retrying: bool = False) -> None:
+        """A batch done again after a failure starts from the same counts: what it did before the failure is
+        recorded in the hub (pending documents) or in the target (found again by reference)."""
+        done, counts, previews = set(self.done), Counts(**vars(self.counts)), len(self.previews)
+
+        def step():
+            self.done, self.counts = set(done), Counts(**vars(counts))
+            del self.previews[previews:]
+            self.cancelled, self._upgrades = [], []
+            self._process_batch(invoices, retrying=retrying)
+
+        self._patiently(what, step)
+
     def _process_known(self, documents) -> None:
         """Documents already known to the hub (errors, waiting, pending): fetched again by id."""
         for chunk in chunked(documents.iterator(chunk_size=500), self.batch_size):
             by_source = {doc.source_id: doc for doc in chunk}
-            invoices = self.source.get_invoices(list(by_source))
+            invoices = self._patiently("reading documents to retry",
+                                       lambda: self.source.get_invoices(list(by_source)))
             found = {invoice.id for invoice in invoices}
             gone = [doc for source_id, doc in by_source.items() if source_id not in found]
             if gone and not self.dry_run:
                 self._forget(gone)
             if invoices:
-                self._process_batch(invoices, retrying=True)
+                self._batch_patiently(f"syncing documents {_numbers(invoices)}", invoices, retrying=True)
+
+    def _process_listing(self, cursor) -> None:
+        """The documents changed since the cursor. When the listing itself breaks off, it is read again from the
+        start: documents booked meanwhile are recognised as unchanged; those that ended in error or waiting are
+        not done twice in the same run."""
+        seen, skipped = self.counts.seen, self.counts.skipped
+        while True:
+            stream = self.source.list_invoices(since=cursor, scope=self.scope, page_size=100)
+            if self.limit:
+                stream = islice(stream, self.limit)
+            try:
+                for batch in chunked(stream, self.batch_size):
+                    self.patience.ok()
+                    self._batch_patiently(f"syncing documents {_numbers(batch)}", batch)
+                    self.done.update(w for w in self._unfinished)
+                    self._unfinished = []
+                return
+            except RunAborted:
+                raise
+            except ConnectorError as exc:
+                if not exc.retryable or isinstance(exc, RateLimited):
+                    raise
+                self.patience.wait_or_give_up(exc, "listing the documents changed since the last run")
+                self.counts.seen, self.counts.skipped = seen, skipped
 
     def _forget(self, documents: list[SyncDocument]) -> None:
         """Documents deleted in the source: nothing left to sync, their errors are closed."""
@@ -445,6 +541,8 @@ class Engine:
         try:
             self._rates.complete(invoice, invoice.accounting_date if accounting else invoice.issue_date)
         except ConnectorError as exc:
+            if exc.retryable:
+                raise  # the batch is done again after a pause (Patience)
             raise RunAborted(f"The accounting tool's exchange rates could not be read: {exc}") from exc
 
     def _attachments(self, items: list[_Work]) -> None:
@@ -841,12 +939,14 @@ class Engine:
                 if item.problem.code == catalogue.POSTED_ENTRY_CHANGED:
                     doc.source_version = item.fingerprint  # reported once, not at every run
                 problem_items.append(item)
+                self._unfinished.append(item.invoice.id)
                 self.counts.errors += 1
                 outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
                                                 error_code=item.problem.code, message=item.problem.message[:2000]))
             elif item.waiting:
                 doc.status = DocumentStatus.WAITING
                 doc.pending_version = ""
+                self._unfinished.append(item.invoice.id)
                 self.counts.waiting += 1
                 outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.WAITING,
                                                 message="No attachment in the invoicing tool yet."))

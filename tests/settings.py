@@ -43,3 +43,5 @@ HUB_PROVIDERS = [*HUB_PROVIDERS, "integration_hub.connectors.memory.provider.PRO
 
 # A write whose answer was lost is settled at once (no pause between the look-up and the new attempt).
 HUB_SYNC_RETRY_PAUSE = 0
+# A run facing an unreachable tool gives up at once unless a test gives it patience (override_settings).
+HUB_SYNC_UNREACHABLE_BUDGET = 0

@@ -94,6 +94,11 @@ def safe_path(url: str) -> str:
     return f"{parts.path}?{urlencode(query)}"
 
 
+def _called(operation: str, url: str) -> str:
+    """What failed, in an error message: the operation (e.g. model.account.move.create) and where."""
+    return f"{operation} ({safe_path(url)})" if operation else safe_path(url)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -136,6 +141,7 @@ class HubSession:
         max_retries: int = 4,
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
+        first_retry_pause: float = 0.05,
         max_retry_after: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         error_text: Callable[[requests.Response], str] = default_error_text,
@@ -149,6 +155,7 @@ class HubSession:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.first_retry_pause = first_retry_pause
         self.max_retry_after = max_retry_after
         self.sleep = sleep
         self.error_text = error_text
@@ -186,7 +193,13 @@ class HubSession:
         return urljoin(self.base_url, url) if self.base_url and not url.startswith(("http://", "https://")) else url
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        """The pause before attempt `attempt + 1`. Most failures are a blip (a dropped connection, a gateway
+        restarting a worker): the first repeat comes after a few tens of milliseconds. A failure that repeats is
+        not a blip: the pauses then grow from backoff_base, doubling up to backoff_max, with jitter so that
+        workers hit by the same outage do not come back in step."""
+        if attempt <= 1:
+            return min(self.backoff_base, self.first_retry_pause) * random.random()
+        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 2)))
         return delay * (0.5 + random.random() / 2)
 
     def _record(self, method, url, status, started, operation, attempt, error="") -> None:
@@ -246,7 +259,7 @@ class HubSession:
                     continue
                 hint = "" if not sent else " (the request may have reached the server)"
                 raise RetryableError(
-                    f"{self.provider}: {kind} calling {safe_path(url)} after {attempt} attempt(s){hint}",
+                    f"{self.provider}: {kind} calling {_called(operation, url)} after {attempt} attempt(s){hint}",
                     provider=self.provider,
                 ) from exc
             self._record(method, shown, response.status_code, started, operation, attempt)
@@ -257,7 +270,7 @@ class HubSession:
                     "which the hub does not follow; check the address", provider=self.provider, status=status)
             if status == 429:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
-                wait = self._backoff(attempt) if wait is None else wait
+                wait = self._backoff(attempt + 1) if wait is None else wait  # never a quick repeat on 429
                 if wait > self.max_retry_after or attempt > self.max_retries:
                     raise RateLimited(
                         f"{self.provider}: rate limited, retry after {wait:.0f} s",
@@ -277,7 +290,7 @@ class HubSession:
                     self.sleep(self._backoff(attempt))
                     continue
                 raise RetryableError(
-                    f"{self.provider}: server error {status} on {safe_path(url)}",
+                    f"{self.provider}: server error {status} on {_called(operation, url)} after {attempt} attempt(s)",
                     provider=self.provider, status=status, provider_message=self.describe(response),
                 )
             if not raise_for_status or status < 400:

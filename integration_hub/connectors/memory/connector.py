@@ -61,6 +61,9 @@ class Store:
     keep_entries: bool = True  # False: remember references only
     keep_references: bool = True  # False (with keep_entries False): a target that holds nothing (memory benchmarks)
     reject: Callable[[JournalEntry], str | None] | None = None  # return a message to refuse an entry
+    # Tests of outages: called with (operation, "before") on every call and (operation, "after") once a write
+    # was applied; an exception it returns is raised (before: nothing done; after: done, answer lost).
+    fault: Callable[[str, str], Exception | None] | None = None
     write_calls: int = 0
     read_calls: int = 0
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -97,6 +100,9 @@ class MemoryConnector(SourceConnector, TargetConnector):
     def _call(self, operation: str, *, write: bool = False) -> None:
         if self.credentials.get("api_key") != self.store.api_key:
             raise AuthenticationError("memory: wrong API key", provider=PROVIDER.key, status=401)
+        failure = self.store.fault(operation, "before") if self.store.fault else None
+        if failure is not None:
+            raise failure
         if write:
             self.store.write_calls += 1
         else:
@@ -249,6 +255,9 @@ class MemoryConnector(SourceConnector, TargetConnector):
                         stored.attachments.append(entry.attachment)
                     self.store.entries[entry_id] = stored
                 results.append(EntryResult(reference=entry.reference, entry_id=entry_id, state=state, number=entry_id))
+        failure = self.store.fault("entries.create", "after") if self.store.fault else None
+        if failure is not None:
+            raise failure
         return results
 
     def update_entry(self, entry_id: str, entry: JournalEntry, *, post: bool) -> EntryResult:
