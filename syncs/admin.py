@@ -226,12 +226,16 @@ class SyncErrorAdmin(UserScopedImportExport, ExportMixin, TenantScopedAdminMixin
 
 class OutcomeInline(admin.TabularInline):
     model = DocumentOutcome
-    fields = ["at", "run_link", "status", "action", "error_code", "message"]
+    fields = ["at", "run_link", "status", "action", "steps_done", "error_code", "message"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["-at", "-id"]
     max_num = 0
+
+    @admin.display(description="Steps")
+    def steps_done(self, obj):
+        return " → ".join(obj.steps or [])
 
     @admin.display(description="Run")
     def run_link(self, obj):

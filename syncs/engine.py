@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
 from typing import Callable, Iterable, Iterator
@@ -163,6 +163,7 @@ class _Work:
     result_state: str = ""
     result_number: str = ""
     done_action: str = ""
+    steps: list[str] = field(default_factory=list)  # what this run did for the document, shown in its history
 
 
 def _safe_fingerprint(invoice: Invoice) -> str:
@@ -636,12 +637,16 @@ class Engine:
                     resolved[partner.id] = outcome.id
                     self._verified_partners.add(outcome.id)
                     self._link(partner, outcome.id, "created")
+        how = {pid: "linked earlier" for pid in links}
+        how.update({pid: f"matched by {rule.replace('_', ' ')}" for pid, (_, rule) in (matches.items() if unlinked else [])})
         for item in items:
             pid = item.invoice.partner.id
             if pid in problems:
                 item.problem = problems[pid]
             else:
                 item.partner_target_id = resolved.get(pid, "")
+                if item.partner_target_id:
+                    item.steps.append(f"third party {how.get(pid, 'created')} ({item.partner_target_id})")
 
     def _create_partners_settled(self, partners: list[Partner], kinds: dict, resolved: dict) -> list:
         """Create third parties; when the answer is lost, the matching rules find what was created (and it is
@@ -740,6 +745,8 @@ class Engine:
         A draft is brought up to date (and posted when the flow posts); a posted entry is recorded, its file
         added if an interruption came before the attachment, and reported only when the document changed
         since the version that was sent."""
+        item.steps.append(f"{existing.state or 'an'} entry {existing.number or existing.entry_id} found in accounting "
+                          "under this document's reference (made by an interrupted run or a lost answer)")
         if existing.state == "draft":
             if not post and same_version(item.doc.pending_version, item.invoice, item.fingerprint):
                 self._take_result(item, existing, "linked")
@@ -773,6 +780,7 @@ class Engine:
         for attempt in range(attempts + 1):
             try:
                 self.target.attach_document(existing.entry_id, attachment)
+                item.steps.append("missing file attached")
                 return
             except (PermanentError, NotFound) as exc:
                 item.problem = self._target_problem(item, exc)
@@ -781,6 +789,8 @@ class Engine:
                 self._pause_or_give_up(exc, attempt, attempts)
                 again = self.target.find_entries_by_reference([item.doc.reference]).get(item.doc.reference)
                 if again is None or again.attachment_count != 0:
+                    if again is not None:
+                        item.steps.append("missing file attached")
                     return
 
     def _create_settled(self, creates: list[_Work], post: bool) -> None:
@@ -849,6 +859,13 @@ class Engine:
         if result.ok:
             item.result_entry_id, item.result_state, item.result_number = result.entry_id, result.state, result.number
             item.done_action = action
+            item.steps.append({"created": f"entry created ({result.number or result.entry_id})",
+                               "updated": f"draft entry updated ({result.number or result.entry_id})",
+                               "linked": "bound to it"}.get(action, action))
+            if result.state == "posted" and action != "linked":
+                item.steps.append("posted")
+            if action != "linked" and item.entry is not None and item.entry.attachment is not None:
+                item.steps.append("file attached")
         else:
             item.problem = self._target_problem(item, result.error)
 
@@ -942,7 +959,8 @@ class Engine:
                 self._unfinished.append(item.invoice.id)
                 self.counts.errors += 1
                 outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
-                                                error_code=item.problem.code, message=item.problem.message[:2000]))
+                                                error_code=item.problem.code, message=item.problem.message[:2000],
+                                                steps=item.steps))
             elif item.waiting:
                 doc.status = DocumentStatus.WAITING
                 doc.pending_version = ""
@@ -961,7 +979,7 @@ class Engine:
                 synced_ids.append(doc.pk)
                 self.counts.synced += 1
                 outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.SYNCED,
-                                                action=item.done_action))
+                                                action=item.done_action, steps=item.steps))
             docs.append(doc)
         bulk_set(docs, ["status", "target_entry_id", "target_state", "target_number", "source_version", "seen_version",
                         "pending_version", "synced_at", "updated_at"])
@@ -970,8 +988,9 @@ class Engine:
         open_errors(self.flow, self.run, [(item.doc, item.problem) for item in problem_items], now)
 
     def _heartbeat(self) -> None:
+        """Progress and proof of life, on the run's own connection (a run that lost it stops beating)."""
         c = self.counts
-        SyncRun.objects.filter(pk=self.run.pk).update(
+        SyncRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING, worker=self.run.worker).update(
             heartbeat_at=timezone.now(), seen_count=c.seen, total_count=self.total, synced_count=c.synced,
             error_count=c.errors, waiting_count=c.waiting, skipped_count=c.skipped,
             external_calls=len(self.call_log))

@@ -153,6 +153,8 @@ class DocumentOutcome(models.Model):
                               help_text="created | updated | linked | none")
     error_code = models.CharField(max_length=80, blank=True, default="")
     message = models.TextField(blank=True, default="")
+    steps = models.JSONField(default=list, blank=True,
+                             help_text="What this run did for the document, in order (created, posted, file attached...)")
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

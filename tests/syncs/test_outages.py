@@ -109,3 +109,40 @@ def test_without_patience_the_first_temporary_failure_ends_the_run(flow, books, 
     run = sync(flow)
     assert run.status == RunStatus.SUCCEEDED, run.message
     one_entry_per_invoice(target, 12)
+
+
+# --- every step of a document, tracked and completed ----------------------------------------------------------
+def steps_of(flow, source_id: str) -> list[str]:
+    doc = SyncDocument.objects.get(flow=flow, source_id=source_id)
+    return doc.outcomes.order_by("-id").first().steps
+
+
+def test_the_history_shows_each_step_of_a_booking(flow, books, sync):
+    source, target = books
+    add(source, invoice("i1", number="F-001"))
+    sync(flow)
+    steps = steps_of(flow, "i1")
+    assert steps[0].startswith("third party created (")
+    assert steps[1].startswith("entry created (E") and steps[2:] == ["posted", "file attached"]
+
+
+def test_a_draft_without_its_file_left_by_an_interrupted_run_is_posted_and_completed(flow, books, sync):
+    source, target = books
+    add(source, invoice("i1", number="F-001"), invoice("i2", number="F-002"))
+    flow.create_as_draft = True
+    flow.save()
+    sync(flow)
+    # what a run killed between creating the drafts and posting them (and before attaching) leaves behind
+    for stored in target.entries.values():
+        stored.attachments.clear()
+    SyncDocument.objects.filter(flow=flow).update(status=DocumentStatus.PENDING, target_entry_id="", target_state="")
+    flow.create_as_draft = False
+    flow.save()
+    run = sync(flow)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    one_entry_per_invoice(target, 2)
+    steps = steps_of(flow, "i1")
+    assert steps[0].startswith("third party linked earlier")
+    assert steps[1].startswith("draft entry E") and "found in accounting" in steps[1]
+    assert steps[2].startswith("draft entry updated") and steps[3:] == ["posted", "file attached"]
+    assert all(d.target_state == "posted" for d in SyncDocument.objects.filter(flow=flow))
