@@ -806,7 +806,7 @@ class Engine:
             except ConnectorError as exc:
                 self._pause_or_give_up(exc, attempt, attempts)
                 logger.info("creating %s entries: %s; settling by reference", len(remaining), exc)
-                found = self.target.find_entries_by_reference([w.doc.reference for w in remaining])
+                found = self._look_up_settling([w.doc.reference for w in remaining], exc)
                 still = []
                 for item in remaining:
                     existing = found.get(item.doc.reference)
@@ -828,6 +828,21 @@ class Engine:
             for item, result in zip(remaining, results):
                 self._take_result(item, result, "created")
             return
+
+    def _look_up_settling(self, references: list[str], error: ConnectorError) -> dict:
+        """The entries found under these references after a write whose answer was lost. A write that timed out
+        may still be running in the target (its transaction not committed yet, so invisible): nothing found is
+        then not proof that nothing will be. The lookup is repeated for up to HUB_SYNC_INFLIGHT_WAIT seconds (the
+        read timeout by default) before the hub concludes the write was not applied and sends it again."""
+        found = self.target.find_entries_by_reference(references)
+        if found or not error.details.get("maybe_still_running"):
+            return found
+        wait = float(hub_setting("HUB_SYNC_INFLIGHT_WAIT", hub_setting("HUB_HTTP_READ_TIMEOUT", 60.0)))
+        deadline = time.monotonic() + wait
+        while not found and time.monotonic() < deadline:
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+            found = self.target.find_entries_by_reference(references)
+        return found
 
     def _update_settled(self, item: _Work, post: bool) -> None:
         """Update (and post) a draft. A lost answer is settled like a creation: the entry is looked up by

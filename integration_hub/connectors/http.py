@@ -258,9 +258,11 @@ class HubSession:
                     self.sleep(self._backoff(attempt))
                     continue
                 hint = "" if not sent else " (the request may have reached the server)"
+                # A write that timed out may still be running on the server: whoever settles it must give it time.
+                still_running = sent and isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout)
                 raise RetryableError(
                     f"{self.provider}: {kind} calling {_called(operation, url)} after {attempt} attempt(s){hint}",
-                    provider=self.provider,
+                    provider=self.provider, details={"maybe_still_running": still_running},
                 ) from exc
             self._record(method, shown, response.status_code, started, operation, attempt)
             status = response.status_code

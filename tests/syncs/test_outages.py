@@ -2,6 +2,7 @@
 and it gives up only when a tool stays unreachable past HUB_SYNC_UNREACHABLE_BUDGET, saying what failed."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -146,3 +147,17 @@ def test_a_draft_without_its_file_left_by_an_interrupted_run_is_posted_and_compl
     assert steps[1].startswith("draft entry E") and "found in accounting" in steps[1]
     assert steps[2].startswith("draft entry updated") and steps[3:] == ["posted", "file attached"]
     assert all(d.target_state == "posted" for d in SyncDocument.objects.filter(flow=flow))
+
+
+# --- a write still running when its answer timed out ------------------------------------------------------------
+@override_settings(HUB_SYNC_INFLIGHT_WAIT=3)
+def test_a_creation_that_timed_out_while_still_running_is_waited_for_not_sent_twice(flow, books, sync):
+    source, target = books
+    twelve(source)
+    target.apply_late = 0.5  # the accounting tool commits the batch half a second after the hub gave up waiting
+    run = sync(flow)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    time.sleep(0.6)
+    assert target.duplicates == 0
+    one_entry_per_invoice(target, 12)
+    assert DocumentOutcome.objects.filter(run=run, action="linked").count() == 12

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Callable, Iterable, Iterator, Sequence
 
 from integration_hub.connectors.base import CheckResult, SourceConnector, TargetConnector
-from integration_hub.connectors.errors import AuthenticationError, NotFound, PermanentError
+from integration_hub.connectors.errors import AuthenticationError, NotFound, PermanentError, RetryableError
 from integration_hub.connectors.http import CallLog, CallRecord
 from integration_hub.connectors.memory.provider import PROVIDER
 from integration_hub.connectors.lettering import lines_to_reconcile
@@ -64,6 +64,9 @@ class Store:
     # Tests of outages: called with (operation, "before") on every call and (operation, "after") once a write
     # was applied; an exception it returns is raised (before: nothing done; after: done, answer lost).
     fault: Callable[[str, str], Exception | None] | None = None
+    # Tests of in-flight writes: the next creation times out at once while it is applied this many seconds later.
+    apply_late: float = 0.0
+    duplicates: int = 0
     write_calls: int = 0
     read_calls: int = 0
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -229,6 +232,11 @@ class MemoryConnector(SourceConnector, TargetConnector):
 
     def create_entries(self, entries: Sequence[JournalEntry], *, post: bool) -> list[EntryResult]:
         self._call("entries.create", write=True)
+        if self.store.apply_late:
+            delay, self.store.apply_late = self.store.apply_late, 0.0
+            threading.Timer(delay, self._apply_late, args=(list(entries), post)).start()
+            raise RetryableError("memory: read timeout calling entries.create (the request may have reached the "
+                                 "server)", provider=PROVIDER.key, details={"maybe_still_running": True})
         results = []
         with self.store.lock:
             for entry in entries:
@@ -259,6 +267,20 @@ class MemoryConnector(SourceConnector, TargetConnector):
         if failure is not None:
             raise failure
         return results
+
+    def _apply_late(self, entries: list[JournalEntry], post: bool) -> None:
+        """The creation that timed out, applied now: what a second copy of a reference would be is counted."""
+        with self.store.lock:
+            for entry in entries:
+                if entry.reference in self.store.by_reference:
+                    self.store.duplicates += 1
+                    continue
+                entry_id = "E" + self.store.next_id()
+                self.store.by_reference[entry.reference] = entry_id
+                stored = StoredEntry(entry_id, entry, "posted" if post else "draft")
+                if entry.attachment:
+                    stored.attachments.append(entry.attachment)
+                self.store.entries[entry_id] = stored
 
     def update_entry(self, entry_id: str, entry: JournalEntry, *, post: bool) -> EntryResult:
         self._call("entries.update", write=True)
