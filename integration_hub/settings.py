@@ -251,7 +251,7 @@ HUB_SYNC_UNREACHABLE_BUDGET = env.float("HUB_SYNC_UNREACHABLE_BUDGET", default=3
 # At the end of a full run, this many booked documents (those checked longest ago) are looked up in the
 # source, to notice the ones deleted there since (syncs/cancellations.py).
 HUB_PRESENCE_CHECK_BATCH = env.int("HUB_PRESENCE_CHECK_BATCH", default=500)
-HUB_RUN_STALE_AFTER = env.int("HUB_RUN_STALE_AFTER", default=600)  # seconds without a heartbeat
+HUB_RUN_STALE_AFTER = env.int("HUB_RUN_STALE_AFTER", default=30)  # seconds without a heartbeat (live runs beat every 10 s)
 HUB_HTTP_CONNECT_TIMEOUT = env.float("HUB_HTTP_CONNECT_TIMEOUT", default=5.0)
 HUB_HTTP_READ_TIMEOUT = env.float("HUB_HTTP_READ_TIMEOUT", default=60.0)
 # Outbound policy (integration_hub/connectors/outbound.py): the hub calls public addresses only; these

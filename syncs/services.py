@@ -4,9 +4,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.utils import DatabaseError, InterfaceError
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -30,8 +33,28 @@ from tenants.models import ConnectionStatus
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER_SECONDS = getattr(settings, "HUB_RUN_STALE_AFTER", 600)
 RUN_TASK = "syncs.tasks.execute_run"
+# A live run beats at least this often (seconds); HUB_RUN_STALE_AFTER must leave room for a few missed beats.
+HEARTBEAT_SECONDS = 10.0
+# A queued run waiting this many times HUB_RUN_STALE_AFTER (10 minutes by default) is queued again: its task may
+# have been lost with the broker. Not sooner: runs waiting behind busy workers would pile up copies of their task.
+QUEUED_LOST_FACTOR = 20
+HOUSEKEEPING_MINUTES = 1
+DATABASE_ERRORS = (DatabaseError, InterfaceError)
+STALE_AFTER_SECONDS: int | None = None  # None: the HUB_RUN_STALE_AFTER setting (tests may set a number)
+
+
+def stale_after_seconds() -> int:
+    """Seconds without a heartbeat after which a running run counts as dead (HUB_RUN_STALE_AFTER)."""
+    if STALE_AFTER_SECONDS is not None:
+        return STALE_AFTER_SECONDS
+    value = int(getattr(settings, "HUB_RUN_STALE_AFTER", 30))
+    if connection.vendor != "postgresql":
+        # No heartbeat timer there (see _Pulse): the run beats only between calls, and a run pausing for an outage
+        # (up to 30 s) or a rate limit (up to 2 minutes) must not look dead. A connection to a file cannot be cut,
+        # and a dead worker on this host is noticed at once by its process id.
+        value = max(value, 180)
+    return value
 
 
 # --- requesting runs ----------------------------------------------------------------------------
@@ -105,7 +128,11 @@ def claim_run(run_id: int) -> SyncRun | None:
 
 
 def execute_run(run_id: int, *, progress=None, since=None) -> SyncRun | None:
-    """Run a queued run to its end. Idempotent: a run that is not queued is left alone."""
+    """Run a queued run to its end. Idempotent: a run that is not queued is left alone.
+
+    A run never stays `running` because this process lost its database connection: it reconnects,
+    ends the run as failed and queues a recovery run at once. If the database stays out of reach, the
+    run's heartbeat stops (it needs the run's own connection) and the run is recovered once stale."""
     run = SyncRun.objects.filter(pk=run_id).first()
     if run is None:
         return None
@@ -115,6 +142,17 @@ def execute_run(run_id: int, *, progress=None, since=None) -> SyncRun | None:
     run = claim_run(run_id)
     if run is None:
         return None
+    pulse = _Pulse(run)
+    try:
+        return _execute_claimed(run, pulse, progress=progress, since=since)
+    except DATABASE_ERRORS as exc:
+        pulse.stop()
+        return _database_lost(run, pulse.engine, exc)
+    finally:
+        pulse.stop()
+
+
+def _execute_claimed(run: SyncRun, pulse: "_Pulse", *, progress, since) -> SyncRun:
     flow = run.flow
     engine = None
     status, message = RunStatus.SUCCEEDED, ""
@@ -126,7 +164,10 @@ def execute_run(run_id: int, *, progress=None, since=None) -> SyncRun | None:
     try:
         engine_class = MasterDataEngine if flow.kind == FlowKind.MASTER_DATA else Engine
         engine = engine_class(flow, run=run, progress=progress)
+        pulse.attach(engine)
         engine.execute(document_ids=run.document_ids or None, since=since)
+    except DATABASE_ERRORS:
+        raise  # handled by execute_run: reconnect, fail the run, queue a recovery run
     except RateLimited as exc:
         status, message = RunStatus.FAILED, f"{exc}. The run will be retried."
         _retry_later(flow, exc.retry_after or 60)
@@ -142,8 +183,134 @@ def execute_run(run_id: int, *, progress=None, since=None) -> SyncRun | None:
     except Exception as exc:  # noqa: BLE001 - a run must always end with a status, never stay "running"
         logger.exception("run %s crashed", run.pk)
         status, message = RunStatus.FAILED, f"Unexpected error: {type(exc).__name__}: {exc}"
+    pulse.stop()
     finish_run(run, engine, status, message)
     return run
+
+
+def _connection_usable() -> bool:
+    try:
+        return connection.connection is not None and connection.is_usable()
+    except Exception:  # noqa: BLE001 - a broken driver object is as unusable as a closed one
+        return False
+
+
+def _database_lost(run: SyncRun, engine, exc: Exception) -> SyncRun:
+    """A database error ended the run: finish it as failed and, if the connection was lost, queue a recovery run."""
+    if _connection_usable():  # an error in a query, not a lost connection (a bug): fail the run as any crash
+        logger.error("run %s crashed on a database error", run.pk, exc_info=exc)
+        finish_run(run, engine, RunStatus.FAILED, f"Unexpected error: {type(exc).__name__}: {exc}")
+        return run
+    if connection.in_atomic_block:  # inside a transaction opened by the caller: it cannot reconnect here
+        raise exc
+    logger.warning("run %s lost its database connection: %s", run.pk, exc)
+    _reconnect(exc)
+    seen = f"{engine.counts.seen} document(s) seen; " if engine is not None else ""
+    reason = (str(exc).strip().splitlines() or ["no detail"])[0][:200]
+    message = (f"The worker ({run.worker}) lost its database connection during the run "
+               f"({seen}{type(exc).__name__}: {reason}); a recovery run takes over.")
+    finish_run(run, engine, RunStatus.FAILED, message)
+    if run.status == RunStatus.FAILED and run.message == message[:4000]:  # this process ended it: hand over now
+        run_request(flow=run.flow, trigger=Trigger.RECOVERY)
+    return run
+
+
+def _reconnect(original: Exception, attempts: int = 3) -> None:
+    """Drop the broken connection and open a new one; re-raise `original` if the database stays out of reach."""
+    for attempt in range(attempts):
+        connection.close()
+        try:
+            connection.ensure_connection()
+            return
+        except DATABASE_ERRORS:
+            if attempt == attempts - 1:
+                connection.close()
+                logger.error("the database stays out of reach; the run is recovered once its heartbeat is "
+                             "%s s old", stale_after_seconds())
+                raise original from None
+            time.sleep(1 + attempt)
+
+
+def _backend_pid() -> int | None:
+    """The PostgreSQL server process of this thread's connection (None on other databases)."""
+    if connection.vendor != "postgresql":
+        return None
+    connection.ensure_connection()
+    raw = connection.connection
+    info = getattr(raw, "info", None)  # psycopg 3
+    return info.backend_pid if info is not None else raw.get_backend_pid()
+
+
+class _Pulse:
+    """Keeps a live run's heartbeat young, never a dead one's.
+
+    On PostgreSQL a timer thread beats every HEARTBEAT_SECONDS, even through a long call or a pause
+    before a retry, but only while the run's own connection (its server process) is alive: a run that
+    lost its connection stops beating and is recovered once stale. In every case the run's own thread
+    also beats from its call log (at most every HEARTBEAT_SECONDS), outside the engine's transactions."""
+
+    def __init__(self, run: SyncRun) -> None:
+        self.run = run
+        self.engine = None
+        self._owner = threading.get_ident()
+        self._depth = len(connection.atomic_blocks)  # transactions open around the run (a test's), not the engine's
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = None
+        pid = _backend_pid()
+        if pid is not None:
+            self._thread = threading.Thread(target=self._beat_while_alive, args=(pid,), daemon=True,
+                                            name=f"run-{run.pk}-heartbeat")
+            self._thread.start()
+
+    def attach(self, engine) -> None:
+        """Beat from the engine's call log too (every external call is a chance to say the run is alive)."""
+        self.engine = engine
+        log = getattr(engine, "call_log", None)
+        if log is None:
+            return
+        add = log.add
+
+        def add_and_beat(record) -> None:
+            add(record)
+            self._beat_here()
+
+        log.add = add_and_beat
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def _beat_here(self) -> None:
+        if (self._stop.is_set() or threading.get_ident() != self._owner
+                or len(connection.atomic_blocks) > self._depth or time.monotonic() - self._last < HEARTBEAT_SECONDS):
+            return
+        self._last = time.monotonic()
+        try:
+            if hasattr(self.engine, "_heartbeat"):
+                self.engine._heartbeat()
+            else:
+                SyncRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING, worker=self.run.worker).update(
+                    heartbeat_at=timezone.now())
+        except DATABASE_ERRORS:  # the run's next query meets the same error and ends the run
+            logger.debug("run %s: heartbeat failed", self.run.pk, exc_info=True)
+
+    def _beat_while_alive(self, pid: int) -> None:
+        try:
+            while not self._stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    beaten = (SyncRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING, worker=self.run.worker)
+                              .extra(where=["EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)"], params=[pid])
+                              .update(heartbeat_at=timezone.now()))
+                except DATABASE_ERRORS:  # out of reach from here too: no heartbeat, try again later
+                    logger.debug("run %s: heartbeat failed", self.run.pk, exc_info=True)
+                    connection.close()
+                    continue
+                if not beaten:  # the run's connection is gone, or the run is no longer ours
+                    return
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def waiting_for_reauthorisation(flow: Flow):
@@ -214,7 +381,7 @@ def run_is_stale(run: SyncRun) -> bool:
     if alive is False:
         return True
     last = run.heartbeat_at or run.started_at or run.created_at
-    return (timezone.now() - last).total_seconds() > STALE_AFTER_SECONDS
+    return (timezone.now() - last).total_seconds() > stale_after_seconds()
 
 
 def recover_run(run: SyncRun, *, requeue: bool = True) -> SyncRun | None:
@@ -235,7 +402,7 @@ def recover_stale_runs() -> int:
             recover_run(run)
             recovered += 1
     # Queued runs whose task was lost (broker purged): enqueue them again; execute_run is idempotent.
-    old = timezone.now() - timezone.timedelta(seconds=STALE_AFTER_SECONDS)
+    old = timezone.now() - timezone.timedelta(seconds=QUEUED_LOST_FACTOR * stale_after_seconds())
     for run in SyncRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=old):
         async_task(RUN_TASK, run.pk, task_name=f"run-{run.pk}-again")
     return recovered
@@ -272,10 +439,16 @@ def flow_deactivate(*, flow: Flow) -> None:
 
 
 def ensure_housekeeping_schedule() -> None:
-    Schedule.objects.get_or_create(
+    """The schedule that recovers stale runs, every minute (a schedule left from older versions is brought in line)."""
+    schedule, created = Schedule.objects.get_or_create(
         name="recover-stale-runs",
-        defaults={"func": "syncs.tasks.recover_stale", "schedule_type": Schedule.MINUTES, "minutes": 5,
-                  "repeats": -1})
+        defaults={"func": "syncs.tasks.recover_stale", "schedule_type": Schedule.MINUTES,
+                  "minutes": HOUSEKEEPING_MINUTES, "repeats": -1})
+    if not created and (schedule.schedule_type != Schedule.MINUTES or schedule.minutes != HOUSEKEEPING_MINUTES):
+        soon = timezone.now() + timezone.timedelta(minutes=HOUSEKEEPING_MINUTES)
+        Schedule.objects.filter(pk=schedule.pk).update(schedule_type=Schedule.MINUTES, minutes=HOUSEKEEPING_MINUTES,
+                                                       repeats=-1)
+        Schedule.objects.filter(pk=schedule.pk, next_run__gt=soon).update(next_run=soon)
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -27,4 +27,5 @@ def scheduled_run(flow_id: int, trigger: str = Trigger.SCHEDULE) -> str:
 
 
 def recover_stale() -> str:
+    services.ensure_housekeeping_schedule()  # a schedule made by an older version (every 5 minutes) runs every minute
     return f"{services.recover_stale_runs()} stale run(s) recovered"
