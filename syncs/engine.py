@@ -163,6 +163,8 @@ class _Work:
     result_state: str = ""
     result_number: str = ""
     done_action: str = ""
+    needs_post: bool = False  # a draft of ours found in a posting flow: only the posting is missing
+    needs_file: bool = False  # an entry of ours found without its file
     steps: list[str] = field(default_factory=list)  # what this run did for the document, shown in its history
 
 
@@ -734,6 +736,7 @@ class Engine:
         creates = [w for w in sendable if w.action == "create" and w.problem is None]
         if creates:
             self._create_settled(creates, post)
+        self._finish_steps([w for w in sendable if (w.needs_post or w.needs_file) and w.problem is None])
         updates = [w for w in sendable if w.action == "update" and w.problem is None]
         for item in updates:
             self._update_settled(item, post)
@@ -742,25 +745,115 @@ class Engine:
     def _adopt(self, item: _Work, existing, post: bool) -> None:
         """An entry under this document's reference exists in the target: it is ours, never booked again.
 
-        A draft is brought up to date (and posted when the flow posts); a posted entry is recorded, its file
-        added if an interruption came before the attachment, and reported only when the document changed
-        since the version that was sent."""
+        A draft holding what was sent only lacks its posting (when the flow posts) and maybe its file: both are
+        done for the whole batch at once (_finish_steps). A draft holding an older version is brought up to date.
+        A posted entry is recorded, its file added if an interruption came before the attachment, and reported
+        only when the document changed since the version that was sent."""
         item.steps.append(f"{existing.state or 'an'} entry {existing.number or existing.entry_id} found in accounting "
                           "under this document's reference (made by an interrupted run or a lost answer)")
+        attachment = item.entry.attachment if item.entry is not None else None
+        missing_file = attachment is not None and existing.attachment_count == 0
         if existing.state == "draft":
-            if not post and same_version(item.doc.pending_version, item.invoice, item.fingerprint):
+            if same_version(item.doc.pending_version, item.invoice, item.fingerprint):
                 self._take_result(item, existing, "linked")
-                self._complete_attachment(item, existing)
+                item.needs_post, item.needs_file = post, missing_file
             else:
                 item.action, item.doc.target_entry_id = "update", existing.entry_id
             return
         self._take_result(item, existing, "linked")
-        self._complete_attachment(item, existing)
+        item.needs_file = missing_file
         sent = item.doc.pending_version
         if sent and not same_version(sent, item.invoice, item.fingerprint):
             item.problem = DocumentProblem(catalogue.POSTED_ENTRY_CHANGED,
                                            f"Invoice {item.invoice.number} changed after its entry was posted.",
                                            details={"entry": existing.entry_id})
+
+    def _finish_steps(self, items: list[_Work]) -> None:
+        """The steps an interruption left undone on entries found in the target: posting, then files."""
+        to_post = [w for w in items if w.needs_post]
+        if to_post:
+            self._post_settled(to_post)
+        to_attach = [w for w in items if w.needs_file and w.problem is None and w.result_entry_id]
+        if to_attach:
+            self._attach_settled(to_attach)
+
+    def _post_settled(self, items: list[_Work]) -> None:
+        """Post drafts of ours in one call; a lost answer is settled by looking them up (posted: done)."""
+        remaining = items
+        attempts = int(hub_setting("HUB_SYNC_WRITE_RETRIES", 3))
+        for attempt in range(attempts + 1):
+            self._ensure_still_owner()
+            try:
+                results = self.target.post_entries([w.result_entry_id for w in remaining])
+            except NotImplementedError:  # this target rewrites and posts each draft instead
+                for item in remaining:
+                    item.needs_post, item.action, item.doc.target_entry_id = False, "update", item.result_entry_id
+                    item.result_entry_id = ""
+                return
+            except ConnectorError as exc:
+                self._pause_or_give_up(exc, attempt, attempts)
+                found = self.target.find_entries_by_reference([w.doc.reference for w in remaining])
+                still = []
+                for item in remaining:
+                    again = found.get(item.doc.reference)
+                    if again is None:  # gone meanwhile: book it again
+                        item.needs_post, item.needs_file, item.result_entry_id = False, False, ""
+                        item.action = "create"
+                        self._create_settled([item], True)
+                    elif again.state == "draft":
+                        still.append(item)
+                    else:
+                        item.needs_post, item.result_state = False, again.state
+                        item.steps.append("posted")
+                remaining = still
+                if not remaining:
+                    return
+                continue
+            for item, result in zip(remaining, results):
+                item.needs_post = False
+                if result.ok:
+                    item.result_state, item.result_number = result.state, result.number or item.result_number
+                    item.steps.append("posted")
+                else:
+                    item.result_entry_id = ""
+                    item.problem = self._target_problem(item, result.error)
+            return
+
+    def _attach_settled(self, items: list[_Work]) -> None:
+        """Attach the missing files in one call; a lost answer is settled by asking which entries have theirs.
+        A file the target refuses is tried alone, so that only its document ends in error."""
+        remaining = items
+        attempts = int(hub_setting("HUB_SYNC_WRITE_RETRIES", 3))
+        for attempt in range(attempts + 1):
+            self._ensure_still_owner()
+            try:
+                self.target.attach_documents([(w.result_entry_id, w.entry.attachment) for w in remaining])
+            except (PermanentError, NotFound) as exc:
+                if len(remaining) == 1:
+                    remaining[0].problem = self._target_problem(remaining[0], exc)
+                    return
+                for item in remaining:
+                    self._attach_settled([item])
+                return
+            except ConnectorError as exc:
+                self._pause_or_give_up(exc, attempt, attempts)
+                found = self.target.find_entries_by_reference([w.doc.reference for w in remaining])
+                still = []
+                for item in remaining:
+                    again = found.get(item.doc.reference)
+                    if again is not None and again.attachment_count == 0:
+                        still.append(item)
+                    elif again is not None:
+                        item.needs_file = False
+                        item.steps.append("missing file attached")
+                remaining = still
+                if not remaining:
+                    return
+                continue
+            for item in remaining:
+                item.needs_file = False
+                item.steps.append("missing file attached")
+            return
 
     @staticmethod
     def _pause_or_give_up(error: ConnectorError, attempt: int, attempts: int) -> None:
@@ -769,29 +862,6 @@ class Engine:
         if not error.retryable or attempt == attempts:
             raise error
         time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
-
-    def _complete_attachment(self, item: _Work, existing) -> None:
-        """Add the document's file to an entry found without one (an interruption came before the attach).
-        A lost answer is settled by asking again whether the entry has its file."""
-        attachment = item.entry.attachment if item.entry is not None else None
-        if attachment is None or existing.attachment_count != 0:
-            return
-        attempts = int(hub_setting("HUB_SYNC_WRITE_RETRIES", 3))
-        for attempt in range(attempts + 1):
-            try:
-                self.target.attach_document(existing.entry_id, attachment)
-                item.steps.append("missing file attached")
-                return
-            except (PermanentError, NotFound) as exc:
-                item.problem = self._target_problem(item, exc)
-                return
-            except ConnectorError as exc:
-                self._pause_or_give_up(exc, attempt, attempts)
-                again = self.target.find_entries_by_reference([item.doc.reference]).get(item.doc.reference)
-                if again is None or again.attachment_count != 0:
-                    if again is not None:
-                        item.steps.append("missing file attached")
-                    return
 
     def _create_settled(self, creates: list[_Work], post: bool) -> None:
         """Create a batch. When the answer is lost or the target answers a temporary error, the batch may or
@@ -864,7 +934,9 @@ class Engine:
                     return
                 if existing.state != "draft" or not post:
                     self._take_result(item, existing, "updated")
-                    self._complete_attachment(item, existing)
+                    attachment = item.entry.attachment if item.entry is not None else None
+                    if attachment is not None and existing.attachment_count == 0:
+                        self._attach_settled([item])
                     return
                 continue
             self._take_result(item, result, "updated")

@@ -291,6 +291,17 @@ class TargetConnector(Connector):
     @abc.abstractmethod
     def attach_document(self, entry_id: str, attachment: "Attachment") -> str: ...
 
+    def attach_documents(self, items: Sequence[tuple[str, "Attachment"]]) -> None:
+        """Attach several files (entry id, file) at once; targets that can do it in one call override this."""
+        for entry_id, attachment in items:
+            self.attach_document(entry_id, attachment)
+
+    def post_entries(self, entry_ids: Sequence[str]) -> list["EntryResult"]:
+        """Post drafts the hub made (found after an interruption), in one call where the target can. A draft the
+        target refuses to post comes back with its error (and is deleted: no half-done entry stays behind).
+        NotImplementedError: the engine rewrites and posts each draft with update_entry instead."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, "EntryResult"]:
         """Entries already in the target for these hub references (with their draft/posted state)."""

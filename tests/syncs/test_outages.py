@@ -6,6 +6,7 @@ import time
 from collections import Counter
 
 import pytest
+from django.db.models import F
 from django.test import override_settings
 
 from integration_hub.connectors.errors import RetryableError
@@ -136,17 +137,39 @@ def test_a_draft_without_its_file_left_by_an_interrupted_run_is_posted_and_compl
     # what a run killed between creating the drafts and posting them (and before attaching) leaves behind
     for stored in target.entries.values():
         stored.attachments.clear()
-    SyncDocument.objects.filter(flow=flow).update(status=DocumentStatus.PENDING, target_entry_id="", target_state="")
+    SyncDocument.objects.filter(flow=flow).update(status=DocumentStatus.PENDING, target_entry_id="", target_state="",
+                                                  pending_version=F("source_version"))
     flow.create_as_draft = False
     flow.save()
+    writes_before = target.write_calls
     run = sync(flow)
     assert run.status == RunStatus.SUCCEEDED, run.message
     one_entry_per_invoice(target, 2)
     steps = steps_of(flow, "i1")
     assert steps[0].startswith("third party linked earlier")
     assert steps[1].startswith("draft entry E") and "found in accounting" in steps[1]
-    assert steps[2].startswith("draft entry updated") and steps[3:] == ["posted", "file attached"]
+    # the draft holds what was sent: it is posted and given its file, both for the whole batch at once
+    assert steps[2:] == ["bound to it", "posted", "missing file attached"]
+    assert target.write_calls - writes_before == 2
     assert all(d.target_state == "posted" for d in SyncDocument.objects.filter(flow=flow))
+
+
+
+def test_a_draft_holding_an_older_version_is_rewritten_then_posted(flow, books, sync):
+    source, target = books
+    add(source, invoice("i1", number="F-001"))
+    flow.create_as_draft = True
+    flow.save()
+    sync(flow)
+    SyncDocument.objects.filter(flow=flow).update(status=DocumentStatus.PENDING, target_entry_id="", target_state="",
+                                                  pending_version="an older version")
+    flow.create_as_draft = False
+    flow.save()
+    run = sync(flow)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    one_entry_per_invoice(target, 1)
+    steps = steps_of(flow, "i1")
+    assert "found in accounting" in steps[1] and steps[2].startswith("draft entry updated") and "posted" in steps
 
 
 # --- a write still running when its answer timed out ------------------------------------------------------------

@@ -328,6 +328,21 @@ class MemoryConnector(SourceConnector, TargetConnector):
             self.store.entries[reversal_id] = StoredEntry(reversal_id, reversal, "posted")
         return EntryResult(reference=reference, entry_id=reversal_id, state="posted", number=reversal_id)
 
+    def post_entries(self, entry_ids: Sequence[str]) -> list[EntryResult]:
+        self._call("entries.post", write=True)
+        results = []
+        for entry_id in entry_ids:
+            stored = self.store.entries[entry_id]
+            stored.state = "posted"
+            results.append(EntryResult(reference=stored.entry.reference, entry_id=entry_id, state="posted",
+                                       number=entry_id))
+        return results
+
+    def attach_documents(self, items: Sequence[tuple[str, Attachment]]) -> None:
+        self._call("attachments.create", write=True)
+        for entry_id, attachment in items:
+            self.store.entries[entry_id].attachments.append(attachment)
+
     def attach_document(self, entry_id: str, attachment: Attachment) -> str:
         self._call("attachments.create", write=True)
         self.store.entries[entry_id].attachments.append(attachment)

@@ -455,6 +455,18 @@ class TrytonConnector(SourceConnector, TargetConnector):
         for index, _ in posted:
             results[index].state = "posted"
 
+    def post_entries(self, entry_ids: Sequence[str]) -> list[EntryResult]:
+        results = [EntryResult(reference="", entry_id=str(e), state="draft") for e in entry_ids]
+        if entry_ids:
+            self._post([(index, int(e)) for index, e in enumerate(entry_ids)], results)
+        return results
+
+    def attach_documents(self, items: Sequence[tuple[str, Attachment]]) -> None:
+        if items:
+            self.client.create("ir.attachment", [
+                {"name": a.filename, "resource": f"account.move,{int(entry_id)}", "type": "data", "data": a.content}
+                for entry_id, a in items])
+
     def entry_numbers(self, entry_ids: Sequence[str]) -> dict[str, str]:
         """The numbers Tryton gave to posted moves (read on demand, off the hot path)."""
         ids = [int(i) for i in entry_ids if str(i).isdigit()]
