@@ -55,11 +55,13 @@ def start_demo_tryton():
 
 
 def ensure_invoicing_database(peer, *, out=print) -> str:
+    ready = peer.sqlite_dir / f"{INVOICING_DB}.ready"  # written once the preparation below went through
     if peer.database_exists(INVOICING_DB):
-        if (peer.sqlite_dir / INVOICING_DB).is_dir():  # its attachments are files beside the database
+        # its attachments are files beside the database; a preparation that was interrupted has no marker
+        if ready.exists() and (peer.sqlite_dir / INVOICING_DB).is_dir():
             peer.warm_database(INVOICING_DB)  # trytond 8.2 must load a database before its first login
             return INVOICING_DB
-        peer.drop_database(INVOICING_DB)  # var/ was deleted: the files are gone, start again
+        peer.drop_database(INVOICING_DB)  # interrupted, or var/ was deleted (the files are gone): start again
     out("Preparing the demo invoicing company in Tryton (about a minute, once)...")
     peer.create_database(INVOICING_DB, company_name="Atelier Démo SARL")
     today = dt.date.today()
@@ -70,7 +72,10 @@ def ensure_invoicing_database(peer, *, out=print) -> str:
     peer.run_setup(INVOICING_DB, "add_problem_invoices")
     # Invoices that are not ordinary: intra-EU reverse charge, a USD SaaS subscription (reverse charge too), a
     # USD sale, a line taxed twice; the hub books each as Tryton itself did.
-    peer.run_setup(INVOICING_DB, "add_awkward_invoices", day=(today - dt.timedelta(days=5)).isoformat())
+    try:
+        peer.run_setup(INVOICING_DB, "add_awkward_invoices", day=(today - dt.timedelta(days=5)).isoformat())
+    except Exception as exc:  # noqa: BLE001 - the rest of the demo does not depend on them
+        print(f"(the demo's awkward invoices could not be added: {exc})")
     # Payments: one customer invoice paid in full and one in part, for the flow to book and letter.
     try:
         unpaid = [i for i in seeded["invoices"] if i["type"] == "out" and not i["credit_note"]][:2]
@@ -80,6 +85,8 @@ def ensure_invoicing_database(peer, *, out=print) -> str:
                            day=today.isoformat())
     except Exception as exc:  # noqa: BLE001 - the demo goes on without payments
         out(f"Demo payments not added: {exc}")
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.touch()
     return INVOICING_DB
 
 

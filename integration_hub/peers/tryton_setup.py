@@ -826,6 +826,11 @@ def add_awkward_invoices(cfg, *, day: str, cases: list[str] | None = None) -> di
     expense, = Journal.find([("type", "=", "expense")], limit=1)
     currencies = {c.code: c for c in Currency.find([])}
     invoice_date = _parse_date(day)
+    # Tryton numbers invoices in date order: never before the latest posted invoice of the company.
+    latest = Invoice.find([("invoice_date", "!=", None), ("state", "in", ["posted", "paid"])],
+                          order=[("invoice_date", "DESC")], limit=1)
+    if latest and latest[0].invoice_date > invoice_date:
+        invoice_date = latest[0].invoice_date
     vlist, names = [], []
     for case, kind, currency, country, lines in AWKWARD_INVOICES:
         if cases and case not in cases:

@@ -6,6 +6,11 @@ faults, used once each, in order:
 - ``before:<status>``: answer ``status`` without forwarding (nothing applied);
 - ``after:<status>``: forward, let the server apply it, then answer ``status`` (the answer is lost);
 - ``after:drop``: forward, then close the connection without answering.
+- ``before:429``: answer 429 with ``Retry-After: 1`` without forwarding (a gateway's rate limit);
+- ``delay:<seconds>``: wait, then forward and answer normally (a slow gateway);
+- ``late:<seconds>``: forward (applied at once), then answer only after the wait;
+- ``inflight:<seconds>``: hold the request, forward it only after the wait, then answer: with a client read
+  timeout shorter than the wait, the client gives up while its write is still on its way (the in-flight race).
 
 Everything else is forwarded as it is. ``forwarded`` counts what reached the server, per method.
 ``randomly(rate, kinds, seed)`` adds faults drawn at random (seeded) on any call besides the plan.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -41,9 +47,15 @@ class FaultProxy:
                 except ValueError:
                     method = ""
                 fault = proxy._next_fault(method)
+                if fault == "before:429":
+                    return self._answer(429, b'{"error": "slow down"}', {"Retry-After": "1"})
                 if fault.startswith("before:"):
                     return self._answer(int(fault.split(":")[1]), b'{"error": "gateway"}')
+                if fault.startswith(("delay:", "inflight:")):
+                    time.sleep(float(fault.split(":")[1]))
                 status, payload, headers = proxy._forward(self.path, body, self.headers)
+                if fault.startswith("late:"):
+                    time.sleep(float(fault.split(":")[1]))
                 proxy.forwarded[method] += 1
                 if fault == "after:drop":
                     self.close_connection = True
@@ -56,9 +68,14 @@ class FaultProxy:
             def _answer(self, status: int, payload: bytes, headers: dict | None = None):
                 self.send_response(status)
                 self.send_header("Content-Type", (headers or {}).get("Content-Type", "application/json"))
+                if (headers or {}).get("Retry-After"):
+                    self.send_header("Retry-After", headers["Retry-After"])
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except OSError:  # the client gave up waiting (a late answer)
+                    pass
 
             def log_message(self, *args):
                 pass

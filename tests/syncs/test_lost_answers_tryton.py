@@ -60,3 +60,47 @@ def test_writes_whose_answers_are_lost_after_tryton_applied_them_leave_one_poste
     customer_docs = SyncDocument.objects.filter(flow=flow, kind="sale")
     assert customer_docs.exists()
     assert {f"account.move,{d.target_entry_id}" for d in customer_docs} <= files
+
+
+def _flow_through(proxy, tenant_a, tryton_peer, source_db, accounting_db) -> Flow:
+    source = connection_create(tenant=tenant_a, name="Tryton invoicing", provider="tryton", role="source",
+                               auth_kind="credentials", credentials=credentials(tryton_peer, source_db))
+    target = connection_create(tenant=tenant_a, name="Tryton behind a gateway", provider="tryton", role="target",
+                               auth_kind="credentials", credentials=credentials(tryton_peer, accounting_db, url=proxy.url))
+    flow = Flow.objects.create(tenant=tenant_a, name="Through faults", source=source, target=target,
+                               start_date=dt.date(2026, 1, 1))
+    src, tgt = connector(tryton_peer, source_db), connector(tryton_peer, accounting_db)
+    flow_apply_suggestions(flow=flow, source=src, target=tgt)
+    src.close(), tgt.close()
+    return flow
+
+
+@pytest.mark.django_db
+def test_a_creation_still_on_its_way_when_the_hub_timed_out_is_found_not_sent_again_and_other_faults_are_ridden_out(
+        tenant_a, tryton_peer, tryton_invoicing_db, tryton_accounting_db, settings):
+    from tests.support.fault_proxy import FaultProxy
+
+    settings.HUB_HTTP_READ_TIMEOUT = 1.5
+    settings.HUB_SYNC_INFLIGHT_WAIT = 8
+    settings.HUB_SYNC_UNREACHABLE_BUDGET = 30
+    settings.HUB_SYNC_OUTAGE_PAUSE = 0.1
+    source_db, seeded = tryton_invoicing_db
+    proxy = FaultProxy(tryton_peer.url)
+    try:
+        flow = _flow_through(proxy, tenant_a, tryton_peer, source_db, tryton_accounting_db)
+        # the first batch reaches Tryton 2.5 s after it was sent, when the hub has stopped waiting for the answer;
+        # a gateway's rate limit, a 504 and a slow answer on the way
+        proxy.fail("model.account.move.create", "inflight:2.5")
+        proxy.fail("model.account.move.search_read", "before:429", "before:504")
+        proxy.fail("model.ir.attachment.create", "delay:0.5")
+        run = run_flow(flow)
+    finally:
+        proxy.close()
+    assert run.status == RunStatus.SUCCEEDED, (run.message, list(SyncError.objects.values_list("code", "message")))
+    assert ("model.account.move.create", "inflight:2.5") in proxy.faults_done
+    books = connector(tryton_peer, tryton_accounting_db)
+    moves = books.client.search_read("account.move", [("description", "like", "%[hub:%")], ["description", "state"])
+    books.close()
+    references = [m["description"].rsplit("[hub:", 1)[1].rstrip("]") for m in moves]
+    assert len(references) == len(set(references)) == len(seeded["invoices"]), "a move was booked twice"
+    assert {m["state"] for m in moves} == {"posted"}
