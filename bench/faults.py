@@ -4,8 +4,9 @@
 
 The same invoices (fake source, each with its PDF) go into two fresh Tryton companies:
 1. clean: straight to Tryton, one run (the baseline, measured in the same process);
-2. faulty: through tests/support/fault_proxy.py, which answers 500/502/503 before forwarding, or
-   503 / drops the connection *after* Tryton applied the call, on 20 % of the calls (seeded).
+2. faulty: through tests/support/fault_proxy.py, which on 20 % of the calls (seeded) answers
+   500/502/503/504 or 429 (Retry-After: 1) before forwarding, delays the call 0.2 s, or answers
+   500/503/504 or drops the connection *after* Tryton applied the call.
 Runs are repeated until nothing is left to do (at most 6). Then Tryton is counted: moves per hub
 reference (duplicates), drafts left in a posting flow, moves without their file.
 Goals: duplicates 0, runs 1, time <= 2x the clean run, drafts 0, files missing 0.
@@ -23,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-KINDS = ("before:500", "before:502", "before:503", "after:503", "after:drop")
+KINDS = ("before:500", "before:502", "before:503", "before:504", "before:429", "delay:0.2",
+         "after:500", "after:503", "after:504", "after:drop")
 
 
 def with_files(count: int, store) -> None:
@@ -78,7 +80,6 @@ def main() -> None:
         from syncs.models import DocumentStatus, SyncDocument
         from tests.support.fault_proxy import FaultProxy
 
-        settings.HUB_SYNC_RETRY_PAUSE = 0.05
         settings.HUB_OUTBOUND_ALLOW = "127.0.0.1,localhost"
         stamp = int(time.time())
         results = {}

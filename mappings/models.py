@@ -159,8 +159,14 @@ class VatKind(models.TextChoices):
     PURCHASE = "purchase", "Purchases"
 
 
+# A 0 % rate with nothing to report (outside the scope of VAT, or foreign VAT that cannot be recovered, e.g. a
+# hotel abroad): its lines are booked with no VAT code. Only ever for a 0 % rate.
+NO_VAT = "none"
+NO_VAT_LABEL = "No VAT (outside the scope, or foreign VAT not recoverable)"
+
+
 class VatMapping(models.Model):
-    """A tax rate of the invoicing tool -> the VAT code to use in accounting."""
+    """A tax rate of the invoicing tool -> the VAT code to use in accounting (or NO_VAT for a 0 % rate)."""
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="vat_mappings")
     kind = models.CharField(max_length=10, choices=VatKind.choices)

@@ -6,11 +6,13 @@ closed account...). Flows are looked up among the importing user's tenants only.
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 from import_export import fields, resources, widgets
 
 from integration_hub.admin_io import InertDiff
 from integration_hub.connectors.errors import ConnectorError
-from mappings.models import DimensionMapping, Flow, JournalMapping, VatMapping
+from mappings.models import NO_VAT, NO_VAT_LABEL, DimensionMapping, Flow, JournalMapping, VatMapping
 from tenants.policy import tenants_where
 from tenants.services import ConnectionUnusable, connection_list
 
@@ -132,7 +134,13 @@ class VatMappingResource(ScopedResource):
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         errors = dict(import_validation_errors or {})
-        if getattr(instance, "flow_id", None):
+        if str(instance.target_vat_code_id) == NO_VAT:
+            if instance.source_rate is None or Decimal(instance.source_rate) != 0:
+                errors.setdefault("target_vat_code_id", []).append(
+                    f"“{NO_VAT}” (no VAT) fits a 0 % rate only, not {instance.source_rate} %.")
+            elif not instance.target_vat_code_label:
+                instance.target_vat_code_label = NO_VAT_LABEL
+        elif getattr(instance, "flow_id", None):
             codes = self._live(instance.flow, "vat_codes", errors, "target_vat_code_id")
             if codes is not None:
                 code = codes.get(str(instance.target_vat_code_id))

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from integration_hub.connectors.text import normalise_name
 from integration_hub.connectors.types import Account, Journal, TaxRate, VatCode
+from mappings.models import NO_VAT, NO_VAT_LABEL
 
 # The French usual accounts for each role; a closed or grouping account gives way to its first postable child.
 USUAL_ACCOUNTS = {
@@ -50,6 +51,9 @@ def _words(text: str) -> set[str]:
     return set(normalise_name(text).split())
 
 
+NO_VAT_CODE = VatCode(id=NO_VAT, code=NO_VAT_LABEL, name=NO_VAT_LABEL, rate=Decimal(0), kind="both")
+
+
 def suggest_vat_code(rate: TaxRate, codes: list[VatCode], kind: str) -> VatCode | None:
     """A VAT code of the same kind and rate; among several, the one whose name shares most words.
 
@@ -59,6 +63,10 @@ def suggest_vat_code(rate: TaxRate, codes: list[VatCode], kind: str) -> VatCode 
     same = [c for c in codes if c.rate is not None and Decimal(c.rate) == Decimal(rate.rate)
             and c.kind in (kind, "both") and c.reverse_charge == wanted_role]
     if not same:
+        # A 0 % rate the accounting tool has no code for (French charts have no 0 % purchase code): nothing to
+        # report, its lines are booked without VAT.
+        if not rate.reverse_charge and rate.rate is not None and Decimal(rate.rate) == 0:
+            return NO_VAT_CODE
         return None
     wanted = _words(rate.name)
     return max(same, key=lambda c: (len(wanted & _words(f"{c.code} {c.name}")), -len(c.code)))

@@ -19,6 +19,7 @@ from integration_hub.connectors.types import (
     JournalEntry,
     VatCode,
 )
+from mappings.models import NO_VAT
 from syncs import catalogue
 
 MAX_LABEL = 200
@@ -168,6 +169,13 @@ class _Builder:
             target_id = settings.vat_by_rate.get((kind, key))
             due_id = settings.due_by_rate.get((kind, key), "")
         what = "reverse-charge " if reverse_charge else ""
+        if target_id is not None and str(target_id) == NO_VAT:
+            if rate is not None and Decimal(rate) != 0:
+                raise DocumentProblem(catalogue.MAPPING_TAX_RATE_NOT_FOUND,
+                                      f"The {self.word} tax rate {rate_key(rate)} % (line “{description}”) is mapped to "
+                                      "“no VAT”, which only fits a 0 % rate: map it to a VAT code.",
+                                      details={"rate": rate_key(rate), "tax": tax_code, "kind": kind})
+            return _TaxTarget(code=_NO_VAT_CODE, rate=rate)
         if target_id is None:
             raise DocumentProblem(catalogue.MAPPING_TAX_RATE_NOT_FOUND,
                                   f"The {self.word} {what}tax rate {rate_key(rate)} % (line “{description}”) is not mapped "
@@ -241,20 +249,21 @@ class _Builder:
                                       details={"line": line.description})
             targets = [self.tax_target(code, rate, line.description, reverse_charge=code in reverse_sources)
                        for code, rate in [(line.tax_code, line.tax_rate), *line.more_taxes]]
-            vat_ids = tuple(dict.fromkeys(i for t in targets for i in t.ids))
+            vat_ids = tuple(dict.fromkeys(i for t in targets for i in t.ids if i)) or ("",)  # "": no VAT
             account = self.line_account(line.account_number, line.description)
             analytic = self.line_analytic(line)
             discount = line.discount_amount if settings.separate_discounts else ZERO
             key = (account, vat_ids, tuple(sorted(analytic.items())))
-            group = groups.setdefault(key, _Row(account, ZERO, "", "line", vat_ids[0], "base", vat_ids[1:],
-                                                company=ZERO, analytic=analytic))
+            group = groups.setdefault(key, _Row(account, ZERO, "", "line", vat_ids[0], "base" if vat_ids[0] else "",
+                                                vat_ids[1:], company=ZERO, analytic=analytic))
             group.add(line.untaxed_amount + discount, None if discount else line.company_amount, line.description)
             if discount:
                 discount_account = self.usable_account(settings.discount_accounts.get(self.kind, ""),
                                                        f"{self.word} discount account")
                 dkey = (discount_account, vat_ids, key[2])
-                dgroup = groups.setdefault(dkey, _Row(discount_account, ZERO, "", "line", vat_ids[0], "base",
-                                                      vat_ids[1:], company=ZERO, analytic=analytic))
+                dgroup = groups.setdefault(dkey, _Row(discount_account, ZERO, "", "line", vat_ids[0],
+                                                      "base" if vat_ids[0] else "", vat_ids[1:], company=ZERO,
+                                                      analytic=analytic))
                 dgroup.add(-discount, None, f"Discount {line.description}".strip())
             primary = targets[0]
             if primary.due is not None:
@@ -293,6 +302,10 @@ class _Builder:
         for vat_id, (amount, company) in vat.items():
             if amount == 0:
                 continue
+            if not vat_id:
+                raise DocumentProblem(catalogue.AMOUNT_VALIDATION,
+                                      f"The invoice carries {amount} of VAT on a rate mapped to “no VAT”.",
+                                      details={"vat": str(amount)})
             code = self.catalog.vat_codes[vat_id]
             rows.append(_Row(self.vat_account(code), amount, code.name or code.code, "vat", vat_id, "tax",
                              company=company))
@@ -411,6 +424,9 @@ class _Builder:
         else:
             partner.company = -sum((row.company for row in others), ZERO)
         return foreign
+
+
+_NO_VAT_CODE = VatCode(id="", code="", name="No VAT", rate=ZERO)  # see mappings.models.NO_VAT
 
 
 @dataclass

@@ -5,7 +5,9 @@ import datetime as dt
 
 from django import forms
 
-from mappings.models import BookingDate, Flow, JournalMode, LabelOption, Scope
+from decimal import Decimal
+
+from mappings.models import NO_VAT, NO_VAT_LABEL, BookingDate, Flow, JournalMode, LabelOption, Scope
 
 NOT_MAPPED = ""
 
@@ -41,8 +43,9 @@ class VatForm(forms.Form):
         for rate in rates:
             name = f"tax_{rate.id}"
             initial = initial_map.get(rate.id, suggested.get(rate.id, NOT_MAPPED))
-            self.fields[name] = forms.ChoiceField(choices=choices, required=False, initial=initial,
-                                                  label=f"{rate.name} — {rate.rate} %")
+            zero = rate.rate is not None and Decimal(rate.rate) == 0 and not rate.reverse_charge
+            self.fields[name] = forms.ChoiceField(choices=choices + ([(NO_VAT, NO_VAT_LABEL)] if zero else []),
+                                                  required=False, initial=initial, label=f"{rate.name} — {rate.rate} %")
             due = None
             if rate.reverse_charge:
                 self.fields[f"due_{rate.id}"] = forms.ChoiceField(

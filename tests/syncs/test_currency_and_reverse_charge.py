@@ -175,3 +175,41 @@ def test_the_purchase_vat_step_asks_a_reverse_charge_for_both_codes_and_refuses_
     client.post(url, {"tax_p20": "A20", "tax_btp": "RCD", "due_btp": "RCU"})
     mapping = VatMapping.objects.get(flow=flow, source_tax_id="btp")
     assert (mapping.reverse_charge, mapping.target_vat_code_id, mapping.due_vat_code_id) == (True, "RCD", "RCU")
+
+
+# --- a 0 % rate with nothing to report: "no VAT" ------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_zero_rate_purchase_mapped_to_no_vat_is_booked_without_a_vat_code_and_a_taxed_rate_cannot_be(
+        flow, books, sync):
+    from mappings.models import NO_VAT
+    from mappings.suggestions import suggest_vat_code
+
+    source, target = books
+    # the accounting tool has no 0 % purchase code: the suggestion is "no VAT"; a taxed rate is never offered it
+    assert suggest_vat_code(TaxRate("p0", "Hors champ", D("0"), "purchase"), target.vat_codes, "purchase").id == NO_VAT
+    assert suggest_vat_code(TaxRate("p7", "Odd", D("7"), "purchase"), target.vat_codes, "purchase") is None
+    vat_mapping_set(flow=flow, kind="purchase", source_tax_id="p0", source_rate=D("0"), target_vat_code_id=NO_VAT)
+    vat_mapping_set(flow=flow, kind="purchase", source_tax_id="p55", source_rate=D("5.5"), target_vat_code_id=NO_VAT)
+    add(source, invoice("h1", kind="purchase", lines=[line("Hotel in London", "180.00", rate="0", tax="p0",
+                                                          account="6071")]),
+        invoice("h2", kind="purchase", lines=[line("Books", "100.00", rate="5.5", tax="p55", account="6071")]))
+    run = sync(flow)
+    assert (run.synced_count, run.error_count) == (1, 1)
+    (stored,) = target.entries.values()
+    assert sorted((l.account_number, l.debit, l.credit, l.vat_code_id, l.vat_role) for l in stored.entry.lines) == [
+        ("4011", D("0"), D("180.00"), "", ""), ("6071", D("180.00"), D("0"), "", "")]
+    error = SyncError.objects.get(document__source_id="h2")
+    assert error.code == catalogue.MAPPING_TAX_RATE_NOT_FOUND and "only fits a 0 % rate" in error.message
+
+
+def test_the_vat_step_offers_no_vat_for_a_zero_rate_only():
+    from mappings.models import NO_VAT
+    from syncs.wizard_forms import VatForm
+
+    rates = [TaxRate("p0", "Hors champ", D("0"), "purchase"), TaxRate("p20", "TVA 20 %", D("20"), "purchase")]
+    codes = [VatCode("A20", "FR-A-20", "TVA déductible 20 %", D("20"), "purchase", "44566")]
+    form = VatForm(data={"tax_p0": NO_VAT, "tax_p20": NO_VAT}, rates=rates, codes=codes, initial_map={}, suggested={})
+    assert not form.is_valid()
+    assert "tax_p20" in form.errors and "tax_p0" not in form.errors
+    form = VatForm(data={"tax_p0": NO_VAT, "tax_p20": "A20"}, rates=rates, codes=codes, initial_map={}, suggested={})
+    assert form.is_valid() and form.mapping() == {"p0": NO_VAT, "p20": "A20"}

@@ -135,9 +135,15 @@ def test_with_faults_injected_at_20_percent_every_document_is_still_synced_exact
     synced = set(SyncDocument.objects.filter(flow=flow, status=DocumentStatus.SYNCED).values_list("reference", flat=True))
     references = hub_references(tryton_peer, tryton_accounting_db)
     assert set(references) == synced and set(references.values()) == {1}
-    expected_errors = 4 + len([d for d in fresh.state.records("finance/financial_documents")
-                               if d["currency"] != "EUR" and d.get("status") != "processing"])
-    assert SyncError.objects.filter(flow=flow, status="open").count() >= expected_errors
+    # what did not sync is a data problem of its own document (a broken file, a VAT number Tryton refuses...),
+    # never a trace of the faults: nothing left pending, no error about an unreachable tool
+    errors = list(SyncError.objects.filter(flow=flow, status="open").values_list("code", "message"))
+    not_synced = SyncDocument.objects.filter(flow=flow).exclude(status=DocumentStatus.SYNCED)
+    assert not not_synced.exclude(status=DocumentStatus.ERROR).exists()
+    assert len(errors) == not_synced.count() >= 4, errors
+    assert {code for code, _ in errors} <= {
+        catalogue.PDF, catalogue.LINE_VALIDATION, catalogue.AMOUNT_VALIDATION, catalogue.CONTACT_NOT_FOUND,
+        catalogue.TARGET_REJECTED}, errors
 
 
 @pytest.mark.django_db
