@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from import_export.admin import ImportExportMixin
 
@@ -27,6 +28,22 @@ class DimensionMappingInline(TenantScopedInlineMixin, admin.TabularInline):
     extra = 0
 
 
+class FlowAdminForm(forms.ModelForm):
+    def clean(self):
+        """An active invoices flow keeps to its accounting company's other flows: a change of its tools or scope
+        that would book invoices another active flow books is refused (see syncs.overlap)."""
+        data = super().clean()
+        flow = self.instance
+        if flow.pk and flow.enabled:
+            from syncs import overlap
+
+            changes = {name: data[name] for name in ("source", "target", "scope", "kind") if name in data}
+            others = overlap.overlapping_flows(flow, **changes)
+            if others:
+                raise forms.ValidationError(overlap.refusal_html(flow, others, changes.get("scope")))
+        return data
+
+
 @admin.register(Flow)
 class FlowAdmin(UserScopedImportExport, ImportExportMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     resource_classes = [FlowAccountsResource]
@@ -36,6 +53,7 @@ class FlowAdmin(UserScopedImportExport, ImportExportMixin, TenantScopedAdminMixi
     list_select_related = ["tenant", "source", "target"]
     readonly_fields = ["cursor", "enabled"]
     inlines = [VatMappingInline, JournalMappingInline, DimensionMappingInline]
+    form = FlowAdminForm
 
     def save_model(self, request, obj, form, change):
         """A flow's tools belong to the flow's own tenant."""

@@ -12,6 +12,7 @@ Runs of one flow never overlap (a partial unique index allows one queued-or-runn
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import inspect
 import logging
 import os
@@ -189,6 +190,21 @@ def _numbers(invoices: list[Invoice], shown: int = 5) -> str:
     return ", ".join(numbers) + (f" and {len(invoices) - shown} more" if len(invoices) > shown else "")
 
 
+def newest_by_issue_date(invoices: Iterable[Invoice], count: int) -> Iterator[Invoice]:
+    """The `count` most recent documents of a listing by issue date (the oldest of them first), read in one pass
+    that never holds more than `count` of them: what a dry run previews of a large source."""
+    heap: list[tuple[int, int, Invoice]] = []
+    for order, invoice in enumerate(invoices):
+        day = invoice.issue_date
+        item = (day.toordinal() if isinstance(day, dt.date) else 0, order, invoice)  # same day: the later listed
+        if len(heap) < count:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -237,8 +253,11 @@ def open_connector(connection: Connection, call_log: CallLog):
 
 class Engine:
     def __init__(self, flow: Flow, *, run: SyncRun | None = None, dry_run: bool = False, batch_size: int | None = None,
-                 progress: Callable[[int, int | None], None] | None = None, limit: int | None = None) -> None:
+                 progress: Callable[[int, int | None], None] | None = None, limit: int | None = None,
+                 newest: int | None = None) -> None:
         self.flow = flow
+        # a dry run that previews the `newest` most recent documents of the listing (by issue date) and nothing else
+        self.newest = newest if dry_run else None
         self.run = run
         self.dry_run = dry_run
         self.batch_size = batch_size or default_batch_size()
@@ -289,7 +308,8 @@ class Engine:
                 retry = SyncDocument.objects.filter(flow=flow, pk__in=document_ids)
                 self._process_known(retry)
             else:
-                self._process_known(self._documents_to_retry())
+                if not self.newest:
+                    self._process_known(self._documents_to_retry())
                 self.total = self._patiently("counting the documents to read",
                                              lambda: self.source.count_invoices(since=cursor, scope=self.scope))
                 self._process_listing(cursor)
@@ -364,7 +384,9 @@ class Engine:
         seen, skipped = self.counts.seen, self.counts.skipped
         while True:
             stream = self.source.list_invoices(since=cursor, scope=self.scope, page_size=100)
-            if self.limit:
+            if self.newest:
+                stream = newest_by_issue_date(stream, self.newest)
+            elif self.limit:
                 stream = islice(stream, self.limit)
             try:
                 for batch in chunked(stream, self.batch_size):
@@ -416,6 +438,16 @@ class Engine:
         """What to do with one document (None: nothing, it is skipped or unchanged)."""
         if invoice.cancelled:  # settled for the whole batch once it is classified
             self.cancelled.append((invoice, doc))
+            return None
+        dated = isinstance(invoice.issue_date, dt.date)
+        before_start = bool(self.flow.start_date and dated and invoice.issue_date < self.flow.start_date)
+        try:
+            out_of_scope = not self.scope.includes(invoice.kind)
+        except Exception:  # noqa: BLE001 - an unreadable kind is the validation's to report
+            out_of_scope = False
+        if before_start or out_of_scope:  # not the flow's: skipped, even when malformed
+            self.counts.skipped += 1
+            self._preview(invoice, "skipped")
             return None
         try:
             validate_invoice(invoice)
@@ -551,9 +583,10 @@ class Engine:
     def _attachments(self, items: list[_Work]) -> None:
         for item in items:
             invoice = item.invoice
-            if self.dry_run:
+            if self.dry_run and not self.newest:
                 item.waiting = not invoice.has_attachment and not self.flow.sync_without_attachment
                 continue
+            # (a newest-first dry run reads the files of the few documents it previews: an unreadable one would fail)
             attachment = None
             if invoice.has_attachment:
                 try:
@@ -570,7 +603,7 @@ class Engine:
                     continue
             if attachment is None and not self.flow.sync_without_attachment:
                 item.waiting = True
-            item.attachment = attachment
+            item.attachment = None if self.dry_run else attachment
 
     def _partners(self, items: list[_Work]) -> None:
         """Third parties for the batch at once; if that fails unexpectedly, one document at a time, so that

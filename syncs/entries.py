@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from integration_hub.connectors.text import readable_error
 from integration_hub.connectors.types import (
     CENT,
     ZERO,
@@ -541,7 +542,7 @@ def validate_invoice(invoice: Invoice) -> None:
 
 def unexpected_problem(invoice: Invoice, stage: str, error: Exception) -> DocumentProblem:
     """What an unforeseen exception while handling one document becomes: an error on that document."""
-    detail = str(error).splitlines()[0][:300] if str(error) else ""
+    detail = readable_error(error, limit=300)
     return DocumentProblem(catalogue.UNEXPECTED,
                            f"Invoice {invoice.number or '#' + str(invoice.id)}: unexpected {type(error).__name__} "
                            f"while {stage}{': ' + detail if detail else ''}.")

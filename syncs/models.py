@@ -15,6 +15,7 @@ class Trigger(models.TextChoices):
     RETRY = "retry", "Retry"
     WEBHOOK = "webhook", "Webhook"
     RECOVERY = "recovery", "Recovery after a stopped worker"
+    ACTIVATION = "activation", "First run (activation)"
 
 
 class RunStatus(models.TextChoices):

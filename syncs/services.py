@@ -18,6 +18,7 @@ from integration_hub.connectors.errors import AuthenticationError, ConnectorErro
 from mappings.models import Flow, FlowKind
 from mappings.services import flow_check_ready
 from syncs.engine import Engine, RunAborted, connection_failed, worker_identity
+from syncs import overlap
 from syncs.masterdata import MasterDataEngine
 from syncs.models import (
     ACTIVE_RUN_STATUSES,
@@ -415,8 +416,11 @@ def schedule_name(flow: Flow) -> str:
 
 @transaction.atomic
 def flow_activate(*, flow: Flow, start_first_run: bool = True, user=None) -> SyncRun | None:
-    """Enable the flow (refused with FlowNotReady naming what is missing), schedule it, start a run."""
+    """Enable the flow (refused with FlowNotReady naming what is missing, or with its subclass FlowOverlaps
+    naming the enabled flow that already books the same invoices into the same accounting company), schedule it,
+    start a run."""
     flow_check_ready(flow)
+    overlap.check_no_overlap(flow)
     Flow.objects.filter(pk=flow.pk).update(enabled=True)
     flow.enabled = True
     Schedule.objects.update_or_create(
@@ -426,7 +430,7 @@ def flow_activate(*, flow: Flow, start_first_run: bool = True, user=None) -> Syn
                   "next_run": timezone.now() + timezone.timedelta(minutes=flow.schedule_minutes)})
     ensure_housekeeping_schedule()
     if start_first_run:
-        run, _ = run_request(flow=flow, trigger=Trigger.MANUAL, user=user)
+        run, _ = run_request(flow=flow, trigger=Trigger.ACTIVATION, user=user)
         return run
     return None
 

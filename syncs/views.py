@@ -5,6 +5,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from mappings.models import NO_VAT, NO_VAT_LABEL, FlowKind
 from mappings.services import FlowNotReady, flow_problems
 from syncs import catalogue, selectors, services
 from syncs.models import DocumentOutcome
@@ -23,11 +24,21 @@ def _run_message(request, run, created) -> None:
 @tenant_view()
 def flow_detail(request, tenant, pk):
     flow = selectors.access_flow(request.user, tenant, pk)
-    runs = flow.runs.defer("call_log").order_by("-created_at", "-id")[:20]
+    runs = list(flow.runs.defer("call_log").order_by("-created_at", "-id")[:20])
+    is_owner = policy.may(request.user, "mappings.change_flow", flow)
+    # The invoices flows' settings are the wizard's steps; a flow never activated is a setup to finish.
+    has_steps = flow.kind == FlowKind.INVOICES
+    in_setup = has_steps and not flow.enabled and not runs
+    vat_mappings = list(flow.vat_mappings.all())
+    for mapping in vat_mappings:
+        mapping.rate_shown = format(mapping.source_rate.normalize(), "f")
+        mapping.code_shown = (NO_VAT_LABEL if mapping.target_vat_code_id == NO_VAT
+                              else mapping.target_vat_code_label or mapping.target_vat_code_id)
     context = {"tenant": tenant, "flow": flow, "problems": flow_problems(flow), "runs": runs,
-               "vat_mappings": flow.vat_mappings.all(), "journal_mappings": flow.journal_mappings.all(),
-               "is_owner": policy.may(request.user, "mappings.change_flow", flow),
-               "can_run": policy.may(request.user, "syncs.add_syncrun", flow)}
+               "vat_mappings": vat_mappings, "journal_mappings": flow.journal_mappings.all(),
+               "is_owner": is_owner, "in_setup": in_setup, "has_steps": has_steps and is_owner,
+               "setup_step": flow.wizard_step or "source",
+               "can_run": policy.may(request.user, "syncs.add_syncrun", flow) and not in_setup}
     return render(request, "syncs/flow_detail.html", context)
 
 

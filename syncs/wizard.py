@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db import transaction
-from django.http import Http404
+from django.db import models, transaction
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -22,9 +23,9 @@ from integration_hub.connectors import registry
 from integration_hub.connectors.errors import ConnectorError
 from integration_hub.connectors.types import Account, Journal, TaxRate, VatCode
 from mappings import suggestions
-from mappings.models import Flow, JournalMapping, JournalMode, LabelOption, VatMapping
+from mappings.models import Flow, FlowKind, JournalMapping, JournalMode, LabelOption, VatMapping
 from mappings.services import FlowNotReady, flow_problems, vat_mapping_set
-from syncs import selectors, services
+from syncs import overlap, selectors, services
 from syncs.engine import Engine, RunAborted
 from syncs.entries import label_for
 from syncs.wizard_dimensions import DimensionsForm, dimension_lists
@@ -118,18 +119,85 @@ def _advance(flow: Flow, step: str) -> str:
     return following
 
 
-def _next(flow: Flow, step: str):
+def _next(flow: Flow, step: str, request=None):
+    """After a successful save: the step's draft is done with; go to the next step."""
+    if request is not None:
+        draft_forget(request, flow, step)
     return redirect("wizard_step", slug=flow.tenant.slug, pk=flow.pk, step=_advance(flow, step))
+
+
+def _saved(flow: Flow, step: str) -> bool:
+    """A step was saved once it has been passed (a step is only left forwards by saving it)."""
+    return STEP_KEYS.index(step) < STEP_KEYS.index(flow.wizard_step or "source")
+
+
+CONFIGURATION_UNSAVED = "The configuration (step 9: start date, drafts, labels) has not been saved yet."
+
+
+def configuration_saved(flow: Flow) -> bool:
+    """Step 9 holds choices with defaults (start date, drafts, labels): they count once the owner saved them."""
+    return flow.enabled or _saved(flow, "configuration")
 
 
 def _context(request, tenant, flow: Flow, step: str, **extra) -> dict:
     reached = STEP_KEYS.index(flow.wizard_step or "source")
-    steps = [{"key": key, "label": label, "number": index + 1, "done": index < reached, "current": key == step,
+    unfinished = {PROBLEM_STEPS.get(p.step, "configuration") for p in flow_problems(flow)}
+    steps = [{"key": key, "label": label, "number": index + 1, "current": key == step,
+              "done": _saved(flow, key) and key not in unfinished and key != "review",
               "reachable": index <= reached or (key in ("source", "target"))}
              for index, (key, label) in enumerate(STEPS)]
+    index = STEP_KEYS.index(step)
+    extra.setdefault("step_form", "")
     return {"tenant": tenant, "flow": flow, "step": step, "steps": steps,
-            "step_label": dict(STEPS)[step], "step_number": STEP_KEYS.index(step) + 1, "step_count": len(STEPS),
-            **extra}
+            "step_label": dict(STEPS)[step], "step_number": index + 1, "step_count": len(STEPS),
+            "previous_step": STEP_KEYS[index - 1] if index else "",
+            "has_draft": (request.method == "GET" and step in _drafts(request, flow)
+                          and not {"provider", "mode"} & set(request.GET)), **extra}
+
+
+# --- drafts: what was typed on a step and not saved, kept in the session until the step is saved -----------
+DRAFT_IGNORED = {"csrfmiddlewaretoken", "go", "action", "use_existing", "discard_draft"}
+
+
+def _drafts(request, flow: Flow) -> dict:
+    return request.session.get("wizard_drafts", {}).get(str(flow.pk), {})
+
+
+def _secret_names(data) -> set[str]:
+    """The form names of the secret credential fields of the posted provider: a draft never keeps a secret."""
+    try:
+        descriptor = registry.get(data.get("provider", ""))
+    except registry.NotRegistered:
+        return {name for name in data if name.startswith("cred_")}
+    return {f"cred_{spec.name}" for kind in descriptor.auth_kinds for spec in descriptor.fields_for(kind)
+            if spec.secret}
+
+
+def draft_keep(request, flow: Flow, step: str, data) -> None:
+    secret = _secret_names(data) if step in ("source", "target") else set()
+    kept = {name: data.getlist(name) for name in data if name not in DRAFT_IGNORED and name not in secret}
+    drafts = request.session.setdefault("wizard_drafts", {})
+    drafts.setdefault(str(flow.pk), {})[step] = kept
+    request.session.modified = True
+
+
+def draft_forget(request, flow: Flow, step: str) -> None:
+    drafts = request.session.get("wizard_drafts", {})
+    if drafts.get(str(flow.pk), {}).pop(step, None) is not None:
+        request.session.modified = True
+
+
+def _data(request, flow: Flow, step: str):
+    """What a step's forms are bound to: the posted data, else the step's draft, else nothing (saved values)."""
+    if request.method == "POST":
+        return request.POST
+    draft = _drafts(request, flow).get(step)
+    if draft is None:
+        return None
+    data = QueryDict(mutable=True)
+    for name, values in draft.items():
+        data.setlist(name, values)
+    return data
 
 
 def _unavailable(request, tenant, flow, step, error: ListUnavailable):
@@ -141,9 +209,11 @@ def _unavailable(request, tenant, flow, step, error: ListUnavailable):
 # --- entry points ------------------------------------------------------------------------------------
 @tenant_view("mappings.change_flow")
 def wizard_start(request, tenant):
-    """Resume the owner's unfinished flow, or start a new one (?new=1)."""
+    """Resume the latest setup never finished (an invoices flow never activated: not enabled, no run), or
+    start a new one (?new=1, or when there is none). A paused flow is not a setup to resume."""
     if request.GET.get("new") != "1":
-        unfinished = Flow.objects.filter(tenant=tenant, enabled=False).order_by("-updated_at").first()
+        unfinished = (Flow.objects.filter(tenant=tenant, kind=FlowKind.INVOICES, enabled=False, runs__isnull=True)
+                      .order_by("-updated_at", "-pk").first())
         if unfinished is not None:
             return redirect("wizard_step", slug=tenant.slug, pk=unfinished.pk, step=unfinished.wizard_step or "source")
     count = Flow.objects.filter(tenant=tenant).count()
@@ -161,6 +231,8 @@ def wizard_start(request, tenant):
 @require_POST
 def wizard_refresh(request, tenant, pk, step):
     flow = _flow_or_404(request, tenant, pk)
+    if step in STEP_KEYS and set(request.POST) - {"csrfmiddlewaretoken", "action"}:
+        draft_keep(request, flow, step, request.POST)  # what was typed is shown again with the fresh lists
     forget_lists(request)
     messages.info(request, "The lists were fetched again from both tools.")
     return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=step)
@@ -171,6 +243,16 @@ def wizard_step(request, tenant, pk, step):
     flow = _flow_or_404(request, tenant, pk)
     if step not in STEP_KEYS:
         raise Http404("No such step.")
+    if request.method == "POST" and request.POST.get("discard_draft"):
+        draft_forget(request, flow, step)
+        return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=step)
+    if request.method == "POST" and request.POST.get("go"):
+        # leaving by the progress bar or Back: keep what was typed, unvalidated and unsaved, for the way back
+        go = request.POST["go"]
+        if go not in STEP_KEYS:
+            raise Http404("No such step.")
+        draft_keep(request, flow, step, request.POST)
+        return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=go)
     if flow.enabled and step != "review":
         messages.info(request, "This flow is active; changes apply from its next run.")
     handler = STEP_HANDLERS[step]
@@ -181,40 +263,73 @@ def wizard_step(request, tenant, pk, step):
 
 
 # --- steps 1 and 2: the connections ------------------------------------------------------------------
+def _new_connection_name(tenant, descriptor, role: str) -> str:
+    base = f"{descriptor.name} ({'invoicing' if role == 'source' else 'accounting'})"
+    name, number = base, 1
+    while Connection.objects.filter(tenant=tenant, name=name).exists():
+        number += 1
+        name = f"{base} {number}"
+    return name
+
+
 def step_connection(request, tenant, flow: Flow, step: str):
+    """The flow's connection for one side. A flow that already has one shows it by name with two explicit choices:
+    use it unchanged, or change its settings (which every flow using it shares); a new connection is a third,
+    separate choice. Nothing is renamed unless the owner edits the name in "change its settings"."""
     role = "source" if step == "source" else "target"
     current: Connection | None = getattr(flow, role)
     existing = Connection.objects.filter(tenant=tenant, role=role).order_by("name")
     providers = registry.enabled(role)
-    provider_key = request.POST.get("provider") or request.GET.get("provider") or (current.provider if current else "")
-    if not provider_key and providers:
-        provider_key = providers[0].key
+    asked = request.method == "POST" or "provider" in request.GET or "mode" in request.GET
+    draft = None if asked else _data(request, flow, step)  # a GET comes back to what was typed, if anything
+
+    def param(name: str) -> str:
+        if request.method == "POST":
+            return request.POST.get(name, "")
+        return request.GET.get(name) or (draft.get(name, "") if draft is not None else "")
+
+    provider_key = param("provider") or (current.provider if current else "") or (providers[0].key if providers else "")
     try:
         descriptor = registry.get(provider_key)
     except registry.NotRegistered:
         raise Http404("No such provider.") from None
-    auth_kind = request.POST.get("auth_kind") or request.GET.get("auth_kind") or (
-        current.auth_kind if current and current.provider == provider_key else descriptor.auth_kinds[0])
+    mode = param("mode")
+    if current is None or current.provider != provider_key:
+        mode = "new"
+    elif mode not in ("change", "new"):
+        # a form posted without a mode edits the flow's connection (as before); a page shown asks first
+        mode = "change" if request.method == "POST" else "choose"
+    instance = current if mode in ("change", "choose") else None
+    auth_kind = instance.auth_kind if instance is not None else param("auth_kind")
     if auth_kind not in descriptor.auth_kinds:
         auth_kind = descriptor.auth_kinds[0]
-    instance = current if current is not None and current.provider == provider_key else None
-    check = None
+    check, form = None, None
 
     if request.method == "POST" and request.POST.get("use_existing"):
         chosen = existing.filter(pk=request.POST.get("use_existing")).first()
         if chosen is None:
             raise Http404("No such connection.")
-        setattr(flow, role, chosen)
-        flow.save(update_fields=[role, "updated_at"])
+        refusal = overlap.refused_existing_connection(flow, role, chosen)
+        if refusal:  # an active flow may not start booking what another active flow books
+            messages.error(request, refusal)
+            return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=step)
+        if chosen != current:
+            setattr(flow, role, chosen)
+            flow.save(update_fields=[role, "updated_at"])
         check = tenant_services.connection_check(connection=chosen)
         if check.ok:
             forget_lists(request)
-            return _next(flow, step)
+            return _next(flow, step, request)
+        # it does not answer: its settings, to fix them
+        current = instance = chosen
+        mode, auth_kind = "change", chosen.auth_kind
+        descriptor = chosen.descriptor
         form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=chosen, tenant=tenant)
     elif request.method == "POST":
         form = ConnectionForm(request.POST, descriptor=descriptor, auth_kind=auth_kind, instance=instance,
                               tenant=tenant)
-        if form.is_valid():
+        if form.is_valid() and not overlap.refused_connection_change(
+                flow, role, form, current=instance, tenant=tenant, provider=descriptor.key, auth_kind=auth_kind):
             with transaction.atomic():
                 if instance is None:
                     instance = tenant_services.connection_create(
@@ -226,27 +341,38 @@ def step_connection(request, tenant, flow: Flow, step: str):
                 setattr(flow, role, instance)
                 flow.save(update_fields=[role, "updated_at"])
             forget_lists(request)
+            draft_forget(request, flow, step)
+            mode = "change"
             if auth_kind == "oauth2" and (request.POST.get("action") == "oauth" or instance.status != "connected"):
-                here = reverse("wizard_step", args=[tenant.slug, flow.pk, step])
-                return redirect(reverse("oauth_start", args=[tenant.slug, instance.pk]) + f"?next={here}")
+                here = reverse("wizard_step", args=[tenant.slug, flow.pk, step]) + "?mode=change"
+                start = reverse("oauth_start", args=[tenant.slug, instance.pk])
+                return redirect(f"{start}?{urlencode({'next': here})}")
             check = tenant_services.connection_check(connection=instance)
             if check.ok and request.POST.get("action") != "test":
-                return _next(flow, step)
-            # keep what was typed (the secret stays stored, shown masked) and say why
+                return _next(flow, step, request)
+            # keep what was typed (the secret stays stored, never shown) and say why
             form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant)
     else:
         if instance is not None and instance.status == "connected":
             check = tenant_services.CheckResult(ok=True, message=instance.status_message or "connected")
-        default_name = f"{descriptor.name} ({'invoicing' if role == 'source' else 'accounting'})"
-        form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant,
-                              initial={"name": default_name})
+        if mode != "choose":
+            initial = {"name": _new_connection_name(tenant, descriptor, role)} if instance is None else {}
+            if draft is not None:  # what was typed before leaving the step, shown again (never a secret)
+                initial.update({name: draft.get(name) for name in draft if name == "name" or name.startswith("cred_")})
+            form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant,
+                                  initial=initial)
     from tenants.models import AuthKind as AuthKindChoices
 
     labels = dict(AuthKindChoices.choices)
+    sharing = []
+    if instance is not None:
+        sharing = [f.name for f in Flow.objects.filter(models.Q(source=instance) | models.Q(target=instance))
+                   .exclude(pk=flow.pk).order_by("name")]
     return render(request, "wizard/connection.html", _context(
         request, tenant, flow, step, form=form, role=role, providers=providers, descriptor=descriptor,
-        auth_choices=[(kind, labels.get(kind, kind)) for kind in descriptor.auth_kinds],
-        auth_kind=auth_kind, connection=instance, existing=[c for c in existing if c != instance], check=check))
+        auth_choices=[(kind, labels.get(kind, kind)) for kind in descriptor.auth_kinds], mode=mode,
+        auth_kind=auth_kind, connection=instance, existing=[c for c in existing if c != instance], check=check,
+        sharing=sharing, step_form="connection-form" if form is not None else ""))
 
 
 # --- steps 3 and 4: VAT ---------------------------------------------------------------------------------
@@ -267,8 +393,8 @@ def step_vat(request, tenant, flow: Flow, step: str):
             due = suggestions.reverse_charge_pair(code, codes) if rate.reverse_charge else None
             if due is not None:
                 suggested_due[rate.id] = due.id
-    form = VatForm(request.POST or None, rates=rates, codes=codes, initial_map=existing, suggested=suggested,
-                   initial_due=existing_due, suggested_due=suggested_due)
+    form = VatForm(_data(request, flow, step), rates=rates, codes=codes, initial_map=existing, suggested=suggested,
+                   initial_due=existing_due, suggested_due=suggested_due, required=kind in flow.kinds)
     if request.method == "POST" and form.is_valid():
         labels = {c.id: c.code for c in codes}
         with transaction.atomic():
@@ -282,8 +408,9 @@ def step_vat(request, tenant, flow: Flow, step: str):
                                     due_vat_code_label=labels.get(due_id, "")[:200])
                 else:
                     VatMapping.objects.filter(flow=flow, kind=kind, source_tax_id=rate.id).delete()
-        return _next(flow, step)
-    return render(request, "wizard/vat.html", _context(request, tenant, flow, step, form=form, kind=kind))
+        return _next(flow, step, request)
+    return render(request, "wizard/vat.html", _context(request, tenant, flow, step, form=form, kind=kind,
+                                                        step_form="step-form"))
 
 
 def step_rounding_vat(request, tenant, flow: Flow, step: str):
@@ -296,7 +423,9 @@ def step_rounding_vat(request, tenant, flow: Flow, step: str):
         "purchase_rounding_vat_code_id": flow.purchase_rounding_vat_code_id or getattr(
             suggestions.suggest_rounding_vat_code(codes, "purchase"), "id", ""),
     }
-    form = RoundingVatForm(request.POST or None, initial=initial, sale_codes=sale, purchase_codes=purchase)
+    pending = [name for name, value in initial.items() if value and not getattr(flow, name)]
+    form = RoundingVatForm(_data(request, flow, step), initial=initial, sale_codes=sale, purchase_codes=purchase,
+                           kinds=flow.kinds)
     if request.method == "POST" and form.is_valid():
         labels = {c.id: c.code for c in codes}
         for prefix in ("sales", "purchase"):
@@ -304,9 +433,9 @@ def step_rounding_vat(request, tenant, flow: Flow, step: str):
             setattr(flow, f"{prefix}_rounding_vat_code_id", value)
             setattr(flow, f"{prefix}_rounding_vat_code_label", labels.get(value, "")[:200])
         flow.save()
-        return _next(flow, step)
+        return _next(flow, step, request)
     return render(request, "wizard/simple.html", _context(
-        request, tenant, flow, step, form=form,
+        request, tenant, flow, step, form=form, step_form="step-form", pending=pending,
         intro="The VAT code carried by the rounding lines, when an invoice's lines and total differ by a few cents."))
 
 
@@ -320,9 +449,11 @@ def step_journals(request, tenant, flow: Flow, step: str):
         "purchase_journal_id": flow.purchase_journal_id or getattr(
             suggestions.suggest_journal("purchase", journals), "id", ""),
     }
+    pending = [name for name in ("sales_journal_id", "purchase_journal_id")
+               if initial[name] and not getattr(flow, name)]
     existing = dict(JournalMapping.objects.filter(flow=flow).values_list("source_journal", "target_journal_id"))
-    form = JournalsForm(request.POST or None, initial=initial, journals=journals, source_journals=source_journals,
-                        initial_map=existing)
+    form = JournalsForm(_data(request, flow, step), initial=initial, journals=journals, source_journals=source_journals,
+                        initial_map=existing, kinds=flow.kinds)
     if request.method == "POST" and form.is_valid():
         labels = {j.id: f"{j.code} {j.name}".strip() for j in journals}
         with transaction.atomic():
@@ -339,8 +470,9 @@ def step_journals(request, tenant, flow: Flow, step: str):
                         defaults={"target_journal_id": target_id, "target_journal_label": labels.get(target_id, "")})
                 else:
                     JournalMapping.objects.filter(flow=flow, source_journal=source_code).delete()
-        return _next(flow, step)
-    return render(request, "wizard/journals.html", _context(request, tenant, flow, step, form=form))
+        return _next(flow, step, request)
+    return render(request, "wizard/journals.html", _context(request, tenant, flow, step, form=form,
+                                                              step_form="step-form", pending=pending))
 
 
 # --- steps 7 and 8: accounts -------------------------------------------------------------------------
@@ -354,13 +486,16 @@ def step_accounts(request, tenant, flow: Flow, step: str):
         if proposal is not None:
             suggested[role] = proposal.number
         initial[role] = getattr(flow, role) or suggested.get(role, "")
-    form = AccountsForm(request.POST or None, initial=initial, lists=lists, suggested=suggested)
+    pending = [role for role in suggested if not getattr(flow, role)]
+    form = AccountsForm(_data(request, flow, step), initial=initial, lists=lists, suggested=suggested,
+                        required=AccountsForm.required_roles(flow.kinds), pending=pending)
     if request.method == "POST" and form.is_valid():
         for role, _, _ in AccountsForm.ROLES:
             setattr(flow, role, form.cleaned_data[role])
         flow.save()
-        return _next(flow, step)
-    return render(request, "wizard/accounts.html", _context(request, tenant, flow, step, form=form, suggested=suggested))
+        return _next(flow, step, request)
+    return render(request, "wizard/accounts.html", _context(request, tenant, flow, step, form=form,
+                                                              step_form="step-form"))
 
 
 def step_discounts(request, tenant, flow: Flow, step: str):
@@ -372,15 +507,17 @@ def step_discounts(request, tenant, flow: Flow, step: str):
         "purchase_discount_account": flow.purchase_discount_account or getattr(
             suggestions.suggest_account("purchase_discount_account", accounts), "number", ""),
     }
-    form = DiscountsForm(request.POST or None, initial=initial, accounts=accounts)
+    pending = [name for name, value in initial.items()
+               if value and name.endswith("_account") and not getattr(flow, name)]
+    form = DiscountsForm(_data(request, flow, step), initial=initial, accounts=accounts)
     if request.method == "POST" and form.is_valid():
         flow.separate_discounts = form.cleaned_data["separate_discounts"]
         flow.sales_discount_account = form.cleaned_data["sales_discount_account"]
         flow.purchase_discount_account = form.cleaned_data["purchase_discount_account"]
         flow.save()
-        return _next(flow, step)
+        return _next(flow, step, request)
     return render(request, "wizard/simple.html", _context(
-        request, tenant, flow, step, form=form, optional=True,
+        request, tenant, flow, step, form=form, optional=True, step_form="step-form", pending=pending,
         intro="Optional. Without it, the discounted amount is taken off the product or expense account."))
 
 
@@ -402,24 +539,28 @@ def label_examples() -> list[dict]:
 
 
 def step_configuration(request, tenant, flow: Flow, step: str):
-    form = ConfigurationForm(request.POST or None, instance=flow)
+    form = ConfigurationForm(_data(request, flow, step), instance=flow)
     values, targets, dimensions_problem = dimension_lists(request, flow) if flow.source and flow.target else ([], [], "")
-    dimensions = DimensionsForm(request.POST or None, flow=flow, values=values, targets=targets)
+    dimensions = DimensionsForm(_data(request, flow, step), flow=flow, values=values, targets=targets)
     journals, accounts, payments_problem = _payment_lists(request, flow)
-    payments = PaymentsForm(request.POST or None, flow=flow, journals=journals, accounts=accounts)
+    payments = PaymentsForm(_data(request, flow, step), flow=flow, journals=journals, accounts=accounts)
     if request.method == "POST" and form.is_valid() and dimensions.is_valid() and payments.is_valid():
         name_taken = Flow.objects.filter(tenant=tenant, name=form.cleaned_data["name"]).exclude(pk=flow.pk).exists()
+        refusal = overlap.refused_scope_change(flow, form.cleaned_data["scope"])
         if name_taken:
             form.add_error("name", "This tenant already has a flow with that name.")
+        elif refusal:
+            form.add_error("scope", refusal)
         else:
             form.save()
             dimensions.save(flow)
             payments.save(flow)
-            return _next(flow, step)
+            return _next(flow, step, request)
     return render(request, "wizard/configuration.html", _context(request, tenant, flow, step, form=form,
                                                                   examples=label_examples(), sample=SAMPLE,
                                                                   dimensions=dimensions,
                                                                   dimensions_problem=dimensions_problem,
+                                                                  step_form="configuration-form",
                                                                   payments=payments, payments_problem=payments_problem))
 
 
@@ -437,30 +578,57 @@ def _payment_lists(request, flow: Flow) -> tuple[list, list, str]:
 # --- step 10: review and activation --------------------------------------------------------------------
 def step_review(request, tenant, flow: Flow, step: str):
     problems = [{"message": p.message, "step": PROBLEM_STEPS.get(p.step, "configuration")} for p in flow_problems(flow)]
+    if not configuration_saved(flow):  # its defaults (start date, drafts, labels) were never confirmed
+        problems.append({"message": CONFIGURATION_UNSAVED, "step": "configuration"})
     previews, preview_error = [], ""
     if flow.source_id and flow.target_id and not problems:
-        try:
-            previews = Engine(flow, dry_run=True, limit=int(request.GET.get("count", 10))).execute()
+        count = request.GET.get("count", "")
+        count = min(int(count), REVIEW_MAX) if count.isdigit() and int(count) > 0 else REVIEW_COUNT
+        since = dt.datetime.combine(flow.start_date, dt.time.min, tzinfo=dt.timezone.utc)
+        try:  # the most recent documents since the start date, as the first run would handle them; nothing is written
+            previews = Engine(flow, dry_run=True, newest=count).execute(since=since)
         except (RunAborted, ConnectorError) as exc:
             preview_error = str(exc)
-    for preview in previews:
-        if preview.problem is not None:
-            from syncs import catalogue
-
-            preview.catalogue = catalogue.get(preview.problem.code)
     return render(request, "wizard/review.html", _context(
-        request, tenant, flow, step, problems=problems, previews=previews, preview_error=preview_error))
+        request, tenant, flow, step, problems=problems, previews=previews, preview_error=preview_error,
+        review=_review_groups(flow, previews) if not problems and not preview_error else None))
+
+
+REVIEW_COUNT, REVIEW_MAX = 10, 50
+PREVIEW_GROUPS = {"error": "fail", "create": "sync", "update": "sync", "waiting": "wait", "unchanged": "booked",
+                  "skipped": "skipped", "cancelled": "skipped"}
+
+
+def _review_groups(flow: Flow, previews: list) -> dict:
+    """The dry run's previews as the review shows them: newest first, by what would happen to each."""
+    from syncs import catalogue
+
+    def day(preview) -> int:
+        issued = preview.invoice.issue_date
+        return issued.toordinal() if isinstance(issued, dt.date) else 0
+
+    groups: dict[str, list] = {group: [] for group in dict.fromkeys(PREVIEW_GROUPS.values())}
+    for preview in sorted(previews, key=day, reverse=True):
+        if preview.problem is not None:
+            preview.catalogue = catalogue.get(preview.problem.code)
+        groups[PREVIEW_GROUPS.get(preview.action, "skipped")].append(preview)
+    start = flow.start_date.toordinal()
+    return {**groups, "total": len(previews), "counts": {group: len(items) for group, items in groups.items()},
+            "nothing_to_book": not any(day(p) >= start for p in previews)}
 
 
 @tenant_view("mappings.change_flow")
 @require_POST
 def wizard_activate(request, tenant, pk):
     flow = _flow_or_404(request, tenant, pk)
+    if not configuration_saved(flow):
+        messages.error(request, CONFIGURATION_UNSAVED)
+        return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="review")
     try:
         run = services.flow_activate(flow=flow, user=request.user)
     except FlowNotReady as exc:
-        for problem in exc.problems:
-            messages.error(request, problem.message)
+        for text in overlap.messages_for(exc):  # an overlap links to the other flow
+            messages.error(request, text)
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="review")
     Flow.objects.filter(pk=flow.pk).update(wizard_step="review")
     messages.success(request, f"{flow.name} is active and runs every {flow.schedule_minutes} minutes. "

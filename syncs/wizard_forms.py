@@ -32,9 +32,9 @@ class VatForm(forms.Form):
     codes, and one without the other is refused (it would be booked as 0 %)."""
 
     def __init__(self, *args, rates, codes, initial_map: dict, suggested: dict, initial_due: dict | None = None,
-                 suggested_due: dict | None = None, **kwargs):
+                 suggested_due: dict | None = None, required: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.rates = rates
+        self.rates, self.required = rates, required
         initial_due, suggested_due = initial_due or {}, suggested_due or {}
         choices = [(NOT_MAPPED, "— not mapped —")] + [(c.id, vat_label(c)) for c in codes]
         due_codes = [c for c in codes if c.reverse_charge == "due"] or codes
@@ -60,6 +60,8 @@ class VatForm(forms.Form):
             if rate.reverse_charge and cleaned.get(f"tax_{rate.id}") and not cleaned.get(f"due_{rate.id}"):
                 self.add_error(f"due_{rate.id}", "A reverse charge is booked as deductible and as due VAT: choose "
                                                  "the due VAT code too (or leave the rate unmapped).")
+        if self.required and self.rates and not any(cleaned.get(f"tax_{rate.id}") for rate in self.rates):
+            raise forms.ValidationError("Map at least one rate to a VAT code: the flow's invoices carry these rates.")
         return cleaned
 
     def mapping(self) -> dict[str, str]:
@@ -73,10 +75,15 @@ class RoundingVatForm(forms.Form):
     sales_rounding_vat_code_id = forms.ChoiceField(label="VAT code on sales rounding lines", required=False)
     purchase_rounding_vat_code_id = forms.ChoiceField(label="VAT code on purchase rounding lines", required=False)
 
-    def __init__(self, *args, sale_codes, purchase_codes, **kwargs):
+    use_required_attribute = False
+
+    def __init__(self, *args, sale_codes, purchase_codes, kinds=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sales_rounding_vat_code_id"].choices = _choices(sale_codes, vat_label)
         self.fields["purchase_rounding_vat_code_id"].choices = _choices(purchase_codes, vat_label)
+        for kind, name in (("sale", "sales_rounding_vat_code_id"), ("purchase", "purchase_rounding_vat_code_id")):
+            self.fields[name].required = kind in kinds
+            self.fields[name].error_messages["required"] = "Choose the VAT code: rounding lines need one."
 
 
 class JournalsForm(forms.Form):
@@ -84,8 +91,11 @@ class JournalsForm(forms.Form):
     sales_journal_id = forms.ChoiceField(label="Sales journal", required=False)
     purchase_journal_id = forms.ChoiceField(label="Purchase journal", required=False)
 
-    def __init__(self, *args, journals, source_journals, initial_map: dict, **kwargs):
+    use_required_attribute = False
+
+    def __init__(self, *args, journals, source_journals, initial_map: dict, kinds=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.kinds = kinds
         choices = _choices(journals, lambda j: f"{j.code} {j.name}".strip())
         self.fields["sales_journal_id"].choices = choices
         self.fields["purchase_journal_id"].choices = choices
@@ -98,6 +108,17 @@ class JournalsForm(forms.Form):
                                                   initial=initial_map.get(journal.code, NOT_MAPPED),
                                                   label=f"{journal.code} {journal.name}")
             self.source_rows.append((journal, self[name]))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("journal_mode") == JournalMode.BY_KIND:
+            for kind, name in (("sale", "sales_journal_id"), ("purchase", "purchase_journal_id")):
+                if kind in self.kinds and not cleaned.get(name):
+                    self.add_error(name, "Choose the journal the entries go to.")
+        elif cleaned.get("journal_mode") == JournalMode.BY_SOURCE_JOURNAL and not any(
+                cleaned.get(field.name) for _, field in self.source_rows):
+            raise forms.ValidationError("Map at least one journal of the invoicing tool.")
+        return cleaned
 
     def source_mapping(self) -> dict[str, str]:
         return {journal.code: self.cleaned_data.get(f"source_{journal.code}", NOT_MAPPED)
@@ -116,12 +137,27 @@ class AccountsForm(forms.Form):
         ("debit_rounding_account", "Debit rounding account", "When the lines add up to more. Usually 658."),
     ]
 
-    def __init__(self, *args, lists: dict, suggested: dict, **kwargs):
+    # the server says what is missing, in its own words, rather than the browser's generic bubble
+    use_required_attribute = False
+
+    def __init__(self, *args, lists: dict, suggested: dict, required=(), pending=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.suggested = suggested
+        self.pending = set(pending)  # roles showing a suggestion that was never saved
         for role, label, help_text in self.ROLES:
-            self.fields[role] = forms.ChoiceField(label=label, help_text=help_text, required=False,
-                                                  choices=account_choices(lists[role]))
+            self.fields[role] = forms.ChoiceField(
+                label=label, help_text=help_text, required=role in required, choices=account_choices(lists[role]),
+                error_messages={"required": "Choose an account: entries cannot be booked without it."})
+
+    @staticmethod
+    def required_roles(kinds) -> set[str]:
+        """The accounts every entry of the flow's scope needs (the others may stay empty)."""
+        roles = {"credit_rounding_account", "debit_rounding_account"}
+        if "sale" in kinds:
+            roles |= {"default_sales_account", "customer_collective_account"}
+        if "purchase" in kinds:
+            roles |= {"default_purchase_account", "supplier_collective_account"}
+        return roles
 
 
 class DiscountsForm(forms.Form):

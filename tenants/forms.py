@@ -27,11 +27,12 @@ class ProviderChoiceForm(forms.Form):
 
 def _field_for(spec, *, current: str | None) -> forms.Field:
     if spec.secret:
-        placeholder = crypto.mask_secret(current) if current else ""
+        # never a hint of the stored value (not even its last characters): only that there is one
+        placeholder = "Stored — leave empty to keep it" if current else ""
         return forms.CharField(
             label=spec.label,
             required=spec.required and not current,
-            help_text=spec.help_text or ("Leave blank to keep the stored value." if current else ""),
+            help_text=spec.help_text,
             widget=forms.PasswordInput(attrs={"placeholder": placeholder, "autocomplete": "new-password"}),
         )
     if spec.kind == "url":

@@ -5,6 +5,7 @@ import io
 import logging
 
 from integration_hub.connectors.errors import PermanentError
+from integration_hub.connectors.text import readable_bytes, readable_error
 from integration_hub.connectors.types import Attachment
 
 PDF_MAGIC = b"%PDF-"
@@ -30,7 +31,7 @@ def pdf_problem(content: bytes) -> str:
     """Why ``content`` is not a PDF a person can open ("" when it is): read by a real PDF parser (pypdf),
     so a file that only starts like a PDF does not pass."""
     if not content.startswith(PDF_MAGIC):
-        return "it does not start like a PDF"
+        return f"it does not start like a PDF (it starts with {readable_bytes(content, limit=24)})"
     import pypdf  # noqa: PLC0415 - only needed when a file is checked
 
     pypdf_logger = logging.getLogger("pypdf")
@@ -39,7 +40,8 @@ def pdf_problem(content: bytes) -> str:
     try:
         pages = len(pypdf.PdfReader(io.BytesIO(content), strict=False).pages)
     except Exception as exc:  # noqa: BLE001 - any parser failure means the file cannot be opened
-        return f"a PDF reader cannot open it ({type(exc).__name__}: {str(exc)[:120]})"
+        detail = readable_error(exc, limit=120)
+        return f"a PDF reader cannot open it ({type(exc).__name__}{': ' + detail if detail else ''})"
     finally:
         pypdf_logger.setLevel(level)
     return "" if pages else "it has no page"
@@ -50,11 +52,11 @@ def check_readable(attachment: Attachment, *, provider: str) -> Attachment:
     content = attachment.content or b""
     name = attachment.filename
     if not content:
-        raise AttachmentUnreadable(f"the file {name!r} is empty", provider=provider)
+        raise AttachmentUnreadable(f"the file “{name}” is empty", provider=provider)
     if attachment.content_type == "application/pdf":
         problem = pdf_problem(content)
         if problem:
-            raise AttachmentUnreadable(f"the file {name!r} is not a valid PDF: {problem}", provider=provider)
+            raise AttachmentUnreadable(f"the file “{name}” is not a valid PDF: {problem}", provider=provider)
     if attachment.content_type.startswith("application/vnd.oasis") and not content.startswith(ZIP_MAGIC):
-        raise AttachmentUnreadable(f"the file {name!r} is not a valid document", provider=provider)
+        raise AttachmentUnreadable(f"the file “{name}” is not a valid document", provider=provider)
     return attachment

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from integration_hub.connectors.text import readable_error
+
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
 
@@ -186,7 +188,7 @@ def unreadable_invoice(record_id: str, *, reason: str, number: str = "", kind: s
 
 def describe_failure(error: Exception) -> str:
     """A short, readable account of why a record could not be mapped (never a traceback)."""
-    text = str(error).splitlines()[0][:200] if str(error) else ""
+    text = readable_error(error, limit=200)
     return f"{type(error).__name__}{': ' + text if text else ''}"
 
 
