@@ -580,6 +580,10 @@ def step_review(request, tenant, flow: Flow, step: str):
     problems = [{"message": p.message, "step": PROBLEM_STEPS.get(p.step, "configuration")} for p in flow_problems(flow)]
     if not configuration_saved(flow):  # its defaults (start date, drafts, labels) were never confirmed
         problems.append({"message": CONFIGURATION_UNSAVED, "step": "configuration"})
+    if not flow.enabled:  # said before Activate is pressed, not only after (split the scope on step 9)
+        others = overlap.overlapping_flows(flow)
+        if others:
+            problems.append({"message": overlap.refusal_html(flow, others), "step": "configuration"})
     previews, preview_error = [], ""
     if flow.source_id and flow.target_id and not problems:
         count = request.GET.get("count", "")

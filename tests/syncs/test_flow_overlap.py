@@ -214,3 +214,12 @@ def test_the_wizard_activation_shows_the_refusal_with_a_link_to_the_other_flow(c
     link = reverse("flow_detail", args=[tenant_a.slug, first.pk])
     assert f'<a href="{link}">Open “first”</a>' in page
     assert not Flow.objects.get(pk=second.pk).enabled
+
+
+def test_the_review_says_so_before_activation_and_activate_stays_disabled(client, owner_a, tenant_a, pair):
+    first, _ = pair
+    second = second_flow(tenant_a, first, wizard_step="review")
+    client.force_login(owner_a)
+    page = client.get(reverse("wizard_step", args=[tenant_a.slug, second.pk, "review"])).content.decode()
+    assert "The active flow “first” already books the sales and purchase invoices" in page
+    assert '<button type="submit" id="activate" disabled>' in page
