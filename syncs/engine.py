@@ -824,8 +824,7 @@ class Engine:
                     item.result_entry_id = ""
                 return
             except ConnectorError as exc:
-                self._pause_or_give_up(exc, attempt, attempts)
-                found = self.target.find_entries_by_reference([w.doc.reference for w in remaining])
+                found = self._settle(remaining, exc, attempt, attempts)
                 still = []
                 for item in remaining:
                     again = found.get(item.doc.reference)
@@ -869,8 +868,7 @@ class Engine:
                     self._attach_settled([item])
                 return
             except ConnectorError as exc:
-                self._pause_or_give_up(exc, attempt, attempts)
-                found = self.target.find_entries_by_reference([w.doc.reference for w in remaining])
+                found = self._settle(remaining, exc, attempt, attempts)
                 still = []
                 for item in remaining:
                     again = found.get(item.doc.reference)
@@ -907,9 +905,8 @@ class Engine:
             try:
                 results = self.target.create_entries([w.entry for w in remaining], post=post)
             except ConnectorError as exc:
-                self._pause_or_give_up(exc, attempt, attempts)
                 logger.info("creating %s entries: %s; settling by reference", len(remaining), exc)
-                found = self._look_up_settling([w.doc.reference for w in remaining], exc)
+                found = self._settle(remaining, exc, attempt, attempts)
                 still = []
                 for item in remaining:
                     existing = found.get(item.doc.reference)
@@ -931,6 +928,12 @@ class Engine:
             for item, result in zip(remaining, results):
                 self._take_result(item, result, "created")
             return
+
+    def _settle(self, items: list[_Work], error: ConnectorError, attempt: int, attempts: int) -> dict:
+        """After a write that may or may not have been applied: pause (or give up), then what the target holds
+        under these documents' references."""
+        self._pause_or_give_up(error, attempt, attempts)
+        return self._look_up_settling([w.doc.reference for w in items], error)
 
     def _look_up_settling(self, references: list[str], error: ConnectorError) -> dict:
         """The entries found under these references after a write whose answer was lost. A write that timed out
