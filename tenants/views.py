@@ -5,6 +5,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -127,12 +128,25 @@ def connection_edit(request, tenant, pk):
         raise Http404("This provider is not enabled on this hub.") from None
     form = ConnectionForm(request.POST or None, descriptor=descriptor, auth_kind=connection.auth_kind,
                           instance=connection, tenant=tenant)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not _overlap_refused(connection, form, tenant):
         services.connection_update(connection=connection, name=form.cleaned_data["name"], credentials=form.credentials())
         messages.success(request, "Connection updated.")
         return redirect("connection_detail", slug=tenant.slug, pk=connection.pk)
     return render(request, "tenants/connection_form.html",
                   {"tenant": tenant, "form": form, "descriptor": descriptor, "connection": connection, "role": connection.role})
+
+
+def _overlap_refused(connection, form, tenant) -> bool:
+    """Pointing a connection at other books must not make two active flows book the same invoices (issue 14)."""
+    from mappings.models import Flow
+    from syncs import overlap
+
+    for flow in Flow.objects.filter(enabled=True).filter(Q(source=connection) | Q(target=connection)):
+        role = "source" if flow.source_id == connection.pk else "target"
+        if overlap.refused_connection_change(flow, role, form, current=connection, tenant=tenant,
+                                             provider=connection.provider, auth_kind=connection.auth_kind):
+            return True
+    return False
 
 
 @tenant_view("tenants.check_connection")

@@ -223,3 +223,19 @@ def test_the_review_says_so_before_activation_and_activate_stays_disabled(client
     page = client.get(reverse("wizard_step", args=[tenant_a.slug, second.pk, "review"])).content.decode()
     assert "The active flow “first” already books the sales and purchase invoices" in page
     assert '<button type="submit" id="activate" disabled>' in page
+
+
+def test_editing_a_connection_on_its_own_page_to_point_at_the_other_flows_books_is_refused(
+        client, owner_a, tenant_a, pair):
+    first, name = pair
+    make_books(f"{name}-other")
+    moved = connection_to(tenant_a, f"{name}-other-target", "target", "Other co")
+    second = second_flow(tenant_a, first, target=moved)
+    flow_activate(flow=second, start_first_run=False)
+    client.force_login(owner_a)
+    response = client.post(reverse("connection_edit", args=[tenant_a.slug, moved.pk]),
+                           {"name": "Other co", "cred_store": f"{name}-target", "cred_api_key": "memory-key"})
+    assert response.status_code == 200
+    assert "The active flow “first” already books the sales and purchase invoices" in response.content.decode()
+    moved.refresh_from_db()
+    assert moved.get_credentials()["store"] == f"{name}-other-target"
