@@ -146,7 +146,7 @@ class VatMappingResource(ScopedResource):
                 code = codes.get(str(instance.target_vat_code_id))
                 if code is None:
                     errors.setdefault("target_vat_code_id", []).append(
-                        f"Unknown VAT code {instance.target_vat_code_id!r} in {instance.flow.target}.")
+                        f"Unknown VAT code “{instance.target_vat_code_id}” in {instance.flow.target}.")
                 elif code.kind not in (instance.kind, "both"):
                     errors.setdefault("target_vat_code_id", []).append(
                         f"VAT code {code.code} is a {code.kind} code, not a {instance.kind} one.")
@@ -171,7 +171,7 @@ class JournalMappingResource(ScopedResource):
             journals = self._live(instance.flow, "journals", errors, "target_journal_id")
             if journals is not None and str(instance.target_journal_id) not in journals:
                 errors.setdefault("target_journal_id", []).append(
-                    f"Unknown journal {instance.target_journal_id!r} in {instance.flow.target}.")
+                    f"Unknown journal “{instance.target_journal_id}” in {instance.flow.target}.")
         super().validate_instance(instance, errors, validate_unique)
 
 
@@ -196,7 +196,7 @@ class DimensionMappingResource(ScopedResource):
                 found = accounts.get(str(instance.target_dimension_id))
                 if found is None:
                     errors.setdefault("target_dimension_id", []).append(
-                        f"Unknown analytic account {instance.target_dimension_id!r} in {instance.flow.target}.")
+                        f"Unknown analytic account “{instance.target_dimension_id}” in {instance.flow.target}.")
                 elif not instance.target_dimension_label:
                     instance.target_dimension_label = found[1][:200]
         super().validate_instance(instance, errors, validate_unique)

@@ -253,7 +253,7 @@ def test_a_confirmation_imports_nothing_when_rows_became_invalid_since_the_previ
     answer = client.post(preview_urls(preview)["confirm"], follow=True)
     assert answer.status_code == 200
     assert "Nothing was imported: since the preview, 6 row(s) no longer pass the checks" in text_of(answer)
-    assert "row 1: target_vat_code_id: Unknown VAT code 'V10'" in text_of(answer)
+    assert "row 1: target_vat_code_id: Unknown VAT code “V10”" in text_of(answer)
     assert not big_ones(flow).exists()
 
 
