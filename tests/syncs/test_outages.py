@@ -173,7 +173,7 @@ def test_a_draft_holding_an_older_version_is_rewritten_then_posted(flow, books, 
 
 
 # --- a write still running when its answer timed out ------------------------------------------------------------
-@override_settings(HUB_SYNC_INFLIGHT_WAIT=3)
+@override_settings(HUB_SYNC_INFLIGHT_WAIT=20)
 def test_a_creation_that_timed_out_while_still_running_is_waited_for_not_sent_twice(flow, books, sync):
     source, target = books
     twelve(source)
