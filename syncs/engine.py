@@ -100,12 +100,10 @@ class Patience:
     nothing is booked twice. Pauses double from HUB_SYNC_OUTAGE_PAUSE (1 s) up to 30 s. The run gives up only when the tools stay unreachable
     for longer than HUB_SYNC_UNREACHABLE_BUDGET seconds (default 300) in a row, and says what it was doing."""
 
-    def __init__(self, budget: float | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.budget = float(hub_setting("HUB_SYNC_UNREACHABLE_BUDGET", 300) if budget is None else budget)
-        self.sleep = sleep
+    def __init__(self) -> None:
+        self.budget = float(hub_setting("HUB_SYNC_UNREACHABLE_BUDGET", 300))
         self.started: float | None = None
         self.pauses = 0
-        self.outages = 0
 
     def ok(self) -> None:
         self.started = None
@@ -114,7 +112,7 @@ class Patience:
         """After `error` while `what`: pause and return (the caller tries again) or raise RunAborted."""
         now = time.monotonic()
         if self.started is None:
-            self.started, self.outages = now, self.outages + 1
+            self.started = now
         spent = now - self.started
         side = getattr(error, "side", "")
         tool = {"source": "The invoicing tool", "target": "The accounting tool"}.get(side, "A connected tool")
@@ -127,7 +125,12 @@ class Patience:
         pause = min(30.0, first * 2.0 ** min(self.pauses, 5), self.budget - spent)
         self.pauses += 1
         logger.warning("%s while %s: %s; trying again in %.1f s", tool, what, error, pause)
-        self.sleep(max(0.0, pause))
+        time.sleep(max(0.0, pause))
+
+    @staticmethod
+    def rides_out(error: ConnectorError) -> bool:
+        """A failure worth waiting out: temporary, and not a rate limit (those have their own path)."""
+        return error.retryable and not isinstance(error, RateLimited)
 
 
 @dataclass
@@ -344,7 +347,7 @@ class Engine:
             except RunAborted:
                 raise
             except ConnectorError as exc:
-                if not exc.retryable or isinstance(exc, RateLimited):
+                if not Patience.rides_out(exc):
                     raise
                 self.patience.wait_or_give_up(exc, what)
                 continue
@@ -392,13 +395,13 @@ class Engine:
                 for batch in chunked(stream, self.batch_size):
                     self.patience.ok()
                     self._batch_patiently(f"syncing documents {_numbers(batch)}", batch)
-                    self.done.update(w for w in self._unfinished)
+                    self.done.update(self._unfinished)
                     self._unfinished = []
                 return
             except RunAborted:
                 raise
             except ConnectorError as exc:
-                if not exc.retryable or isinstance(exc, RateLimited):
+                if not Patience.rides_out(exc):
                     raise
                 self.patience.wait_or_give_up(exc, "listing the documents changed since the last run")
                 self.counts.seen, self.counts.skipped = seen, skipped
@@ -784,8 +787,7 @@ class Engine:
         only when the document changed since the version that was sent."""
         item.steps.append(f"{existing.state or 'an'} entry {existing.number or existing.entry_id} found in accounting "
                           "under this document's reference (made by an interrupted run or a lost answer)")
-        attachment = item.entry.attachment if item.entry is not None else None
-        missing_file = attachment is not None and existing.attachment_count == 0
+        missing_file = self._missing_file(item, existing)
         if existing.state == "draft":
             if same_version(item.doc.pending_version, item.invoice, item.fingerprint):
                 self._take_result(item, existing, "linked")
@@ -800,6 +802,11 @@ class Engine:
             item.problem = DocumentProblem(catalogue.POSTED_ENTRY_CHANGED,
                                            f"Invoice {item.invoice.number} changed after its entry was posted.",
                                            details={"entry": existing.entry_id})
+
+    @staticmethod
+    def _missing_file(item: _Work, existing) -> bool:
+        """Whether an entry found in the target lacks the file this document carries."""
+        return item.entry is not None and item.entry.attachment is not None and existing.attachment_count == 0
 
     def _finish_steps(self, items: list[_Work]) -> None:
         """The steps an interruption left undone on entries found in the target: posting, then files."""
@@ -970,8 +977,7 @@ class Engine:
                     return
                 if existing.state != "draft" or not post:
                     self._take_result(item, existing, "updated")
-                    attachment = item.entry.attachment if item.entry is not None else None
-                    if attachment is not None and existing.attachment_count == 0:
+                    if self._missing_file(item, existing):
                         self._attach_settled([item])
                     return
                 continue

@@ -430,11 +430,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
             self._post([(index, move_id) for index, move_id in created], results)
         attachments = [(index, entries[index].attachment) for index, _ in created
                        if entries[index].attachment is not None and results[index].ok]
-        if attachments:
-            self.client.create("ir.attachment", [
-                {"name": a.filename, "resource": f"account.move,{results[i].entry_id}", "type": "data", "data": a.content}
-                for i, a in attachments
-            ])
+        self.attach_documents([(results[i].entry_id, a) for i, a in attachments])
         return results
 
     def _post(self, created: list[tuple[int, int]], results: list[EntryResult]) -> None:
@@ -461,11 +457,13 @@ class TrytonConnector(SourceConnector, TargetConnector):
             self._post([(index, int(e)) for index, e in enumerate(entry_ids)], results)
         return results
 
-    def attach_documents(self, items: Sequence[tuple[str, Attachment]]) -> None:
-        if items:
-            self.client.create("ir.attachment", [
-                {"name": a.filename, "resource": f"account.move,{int(entry_id)}", "type": "data", "data": a.content}
-                for entry_id, a in items])
+    def attach_documents(self, items: Sequence[tuple[str, Attachment]]) -> list[str]:
+        """One call for every (move id, file); returns the attachments' ids."""
+        if not items:
+            return []
+        return [str(i) for i in self.client.create("ir.attachment", [
+            {"name": a.filename, "resource": f"account.move,{int(entry_id)}", "type": "data", "data": a.content}
+            for entry_id, a in items])]
 
     def entry_numbers(self, entry_ids: Sequence[str]) -> dict[str, str]:
         """The numbers Tryton gave to posted moves (read on demand, off the hot path)."""
@@ -549,10 +547,8 @@ class TrytonConnector(SourceConnector, TargetConnector):
                 for line in sorted(lines, key=lambda l: l["id"])]
 
     def attach_document(self, entry_id: str, attachment: Attachment) -> str:
-        (attachment_id,) = self.client.create("ir.attachment", [{
-            "name": attachment.filename, "resource": f"account.move,{int(entry_id)}", "type": "data",
-            "data": attachment.content}])
-        return str(attachment_id)
+        (attachment_id,) = self.attach_documents([(entry_id, attachment)])
+        return attachment_id
 
     def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, EntryResult]:
         references = [r for r in references if r]
