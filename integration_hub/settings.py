@@ -231,6 +231,7 @@ HUB_PROVIDERS = env.list(
     default=[
         "integration_hub.connectors.tryton.provider.PROVIDER",
         "integration_hub.connectors.factorial.provider.PROVIDER",
+        "integration_hub.connectors.xero.provider.PROVIDER",
     ],
 )
 HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
@@ -297,6 +298,18 @@ HUB_FACTORIAL_BASE_URL = env.str("HUB_FACTORIAL_BASE_URL", default="https://api.
 HUB_FACTORIAL_CLIENT_ID = env.str("HUB_FACTORIAL_CLIENT_ID", default="sandbox-client")
 HUB_FACTORIAL_CLIENT_SECRET = env.str("HUB_FACTORIAL_CLIENT_SECRET", default="sandbox-secret")
 HUB_FACTORIAL_SCOPE = env.str("HUB_FACTORIAL_SCOPE", default="")
+# --- Xero ----------------------------------------------------------------------------------------
+# Xero's addresses, the operator's and never a tenant's: consent page (login), token endpoint (identity), API and
+# /connections (api). A sandbox serves all three on one address.
+HUB_XERO_LOGIN_URL = env.str("HUB_XERO_LOGIN_URL", default="https://login.xero.com")
+HUB_XERO_IDENTITY_URL = env.str("HUB_XERO_IDENTITY_URL", default="https://identity.xero.com")
+HUB_XERO_API_URL = env.str("HUB_XERO_API_URL", default="https://api.xero.com")
+HUB_XERO_CLIENT_ID = env.str("HUB_XERO_CLIENT_ID", default="sandbox-xero-client")
+HUB_XERO_CLIENT_SECRET = env.str("HUB_XERO_CLIENT_SECRET", default="sandbox-xero-secret")
+HUB_XERO_SCOPE = env.str("HUB_XERO_SCOPE", default="offline_access accounting.transactions accounting.contacts "
+                                                 "accounting.settings accounting.attachments")
+# Only for a sandbox that runs its clock faster (tests, benchmarks): Xero's minute and day last 1/speed as long.
+HUB_XERO_CLOCK_SPEED = env.float("HUB_XERO_CLOCK_SPEED", default=1.0)
 HUB_SANDBOXES = env.bool("HUB_SANDBOXES", default=DEBUG)  # mount /sandbox/factorial/ (demo, tests)
 HUB_SANDBOX_FACTORIAL_API_KEY = env.str("HUB_SANDBOX_FACTORIAL_API_KEY", default="sandbox-factorial-key")
 # The day the mounted Factorial sandbox derives its demo data from (YYYY-MM-DD); empty: today.

@@ -153,6 +153,17 @@ class Flow(models.Model):
     def kinds(self) -> tuple[str, ...]:
         return {"all": ("sale", "purchase"), "sales": ("sale",), "purchases": ("purchase",)}[self.scope]
 
+    @property
+    def books_entries(self) -> bool:
+        """Whether the accounting tool takes journal entries (journals, collective accounts) or documents
+        (Xero: no journal, its own receivable and payable accounts). Asked of the target, not assumed."""
+        if not self.target_id:
+            return True
+        try:
+            return "journal_entries" in self.target.descriptor.features
+        except Exception:  # noqa: BLE001 - a provider no longer enabled: ask for everything
+            return True
+
 
 class VatKind(models.TextChoices):
     SALE = "sale", "Sales"

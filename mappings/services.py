@@ -40,6 +40,7 @@ def flow_problems(flow: Flow) -> list[Problem]:
         problems.append(Problem("target", "No accounting tool is connected."))
     if flow.start_date is None:
         problems.append(Problem("configuration", "The synchronisation start date is not set."))
+    books_entries = flow.books_entries
     mapped_kinds = set(VatMapping.objects.filter(flow=flow).values_list("kind", flat=True)) if flow.pk else set()
     for kind in flow.kinds:
         word = KIND_WORDS[kind]
@@ -47,18 +48,18 @@ def flow_problems(flow: Flow) -> list[Problem]:
             problems.append(Problem(f"{kind}_vat", f"No {word} VAT rate is mapped to a VAT code."))
         if not getattr(flow, f"{kind if kind == 'purchase' else 'sales'}_rounding_vat_code_id"):
             problems.append(Problem("rounding_vat", f"The VAT code for {word} rounding is not set."))
-        if flow.journal_mode == JournalMode.BY_KIND:
+        if flow.journal_mode == JournalMode.BY_KIND and books_entries:
             if not getattr(flow, f"{'sales' if kind == 'sale' else 'purchase'}_journal_id"):
                 problems.append(Problem("journals", f"The {word} journal is not set."))
         if not getattr(flow, f"default_{'sales' if kind == 'sale' else 'purchase'}_account"):
             problems.append(Problem("accounts", f"The default {word} account is not set."))
         collective = "customer_collective_account" if kind == "sale" else "supplier_collective_account"
-        if not getattr(flow, collective):
+        if books_entries and not getattr(flow, collective):
             who = "customer" if kind == "sale" else "supplier"
             problems.append(Problem("accounts", f"The {who} collective account is not set."))
         if flow.separate_discounts and not getattr(flow, f"{'sales' if kind == 'sale' else 'purchase'}_discount_account"):
             problems.append(Problem("discounts", f"Discounts go to their own account but the {word} discount account is not set."))
-    if flow.journal_mode == JournalMode.BY_SOURCE_JOURNAL and flow.pk and not flow.journal_mappings.exists():
+    if books_entries and flow.journal_mode == JournalMode.BY_SOURCE_JOURNAL and flow.pk and not flow.journal_mappings.exists():
         problems.append(Problem("journals", "No journal of the invoicing tool is mapped to an accounting journal."))
     if not flow.credit_rounding_account:
         problems.append(Problem("accounts", "The credit rounding account is not set."))

@@ -30,8 +30,26 @@ PAYMENT_ACCOUNTS = {"bank_account": ("512",), "exchange_gain_account": ("766",),
 PAYMENT_ACCOUNT_CLASSES = {"bank_account": ("5",), "exchange_gain_account": ("7",), "exchange_loss_account": ("6",)}
 
 
-def suggest_account(role: str, accounts: list[Account]) -> Account | None:
+# Charts not numbered by class (Xero's codes are the organisation's own): the usual accounts by their names.
+USUAL_ACCOUNT_NAMES = {
+    "default_sales_account": ("sales",),
+    "default_purchase_account": ("purchases", "cost of goods sold", "general expenses"),
+    "credit_rounding_account": ("rounding",),
+    "debit_rounding_account": ("rounding",),
+    "sales_discount_account": ("discount",),
+    "purchase_discount_account": ("discount",),
+}
+
+
+def suggest_account(role: str, accounts: list[Account], *, numbered: bool = True) -> Account | None:
+    """The usual account for a role: by number in a chart numbered by class (the French plan), else by name."""
     usable = sorted((a for a in accounts if a.usable), key=lambda a: a.number)
+    if not numbered:
+        for words in USUAL_ACCOUNT_NAMES.get(role, ()):
+            hits = [a for a in usable if words in normalise_name(a.name)]
+            if hits:
+                return hits[0]
+        return None
     by_number = {a.number: a for a in usable}
     for prefix in {**USUAL_ACCOUNTS, **PAYMENT_ACCOUNTS}.get(role, ()):
         if prefix in by_number:
@@ -42,7 +60,10 @@ def suggest_account(role: str, accounts: list[Account]) -> Account | None:
     return None
 
 
-def accounts_for(role: str, accounts: list[Account]) -> list[Account]:
+def accounts_for(role: str, accounts: list[Account], *, numbered: bool = True) -> list[Account]:
+    """The accounts a role may use: by class in a chart numbered by class, every usable one otherwise."""
+    if not numbered:
+        return sorted((a for a in accounts if a.usable), key=lambda a: a.number)
     classes = {**ACCOUNT_CLASSES, **PAYMENT_ACCOUNT_CLASSES}.get(role, ("4", "6", "7"))
     return sorted((a for a in accounts if a.usable and a.account_class in classes), key=lambda a: a.number)
 

@@ -143,6 +143,55 @@ TARGET_REJECTED = _add(
                "locked fiscal year, a missing setting). Fix it, then retry the invoice.",
 )
 
+# Refusals a target explains precisely: the connector names the reason (error.details["reason"]) and the
+# document gets the matching code, with the target's own words beside ours.
+TARGET_ACCOUNT_REFUSED = _add(
+    "TARGET_ACCOUNT_REFUSED",
+    title="Accounting tool refused an account code",
+    description="The accounting tool says an account the entry uses does not exist, is archived, or cannot be "
+                "used on this kind of document (for example a revenue account on a bill).",
+    resolution="Check the account named in the tool's message in the flow's Accounts step (or on the item in the "
+               "invoicing tool); choose an active account of the right type, then retry the invoice.",
+    step="accounts",
+)
+TARGET_TAX_REFUSED = _add(
+    "TARGET_TAX_REFUSED",
+    title="Accounting tool refused a tax rate",
+    description="The accounting tool says a tax type the entry uses does not exist, is no longer active, or "
+                "cannot be used on this kind of document or account.",
+    resolution="Map the source's VAT rate to an active tax rate of the right kind (sales or purchases) in the "
+               "flow's VAT steps, then retry the invoice.",
+    step="sale_vat",
+)
+TARGET_CONTACT_ARCHIVED = _add(
+    "TARGET_CONTACT_ARCHIVED",
+    title="Contact archived in accounting",
+    description="The customer or supplier is linked to a contact that is archived in the accounting tool, which "
+                "accepts no new document for it.",
+    resolution="Restore the contact in the accounting tool, or remove the hub's link so that the retry matches "
+               "or creates an active contact. Then retry the invoice.",
+)
+TARGET_NUMBER_TAKEN = _add(
+    "TARGET_NUMBER_TAKEN",
+    title="Invoice number already used in accounting",
+    description="The accounting tool already has a sales document with this number, made outside the hub (numbers "
+                "of sales invoices must be unique there).",
+    resolution="Check the document with that number in the accounting tool: if it is this invoice booked by hand, "
+               "delete one of the two; if it is another document, renumber it. Then retry the invoice.",
+)
+TARGET_DOCUMENT_LOCKED = _add(
+    "TARGET_DOCUMENT_LOCKED",
+    title="Document locked in accounting",
+    description="The invoice changed in the invoicing tool after it was booked, but the accounting tool no longer "
+                "lets its document change (it is approved, paid or part paid). The hub never books it twice.",
+    resolution="Make the change in the accounting tool by hand (for example remove the payment, void and re-enter, "
+               "or book a credit note), then mark this error resolved.",
+    retry_automatically=False,
+)
+TARGET_REASONS = {"account": TARGET_ACCOUNT_REFUSED, "tax": TARGET_TAX_REFUSED,
+                  "contact_archived": TARGET_CONTACT_ARCHIVED, "number_taken": TARGET_NUMBER_TAKEN,
+                  "locked": TARGET_DOCUMENT_LOCKED}
+
 PERIOD_CLOSED = _add(
     "PERIOD_CLOSED",
     title="Accounting period closed",

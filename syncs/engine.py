@@ -141,6 +141,7 @@ class Preview:
     action: str  # create | update | unchanged | waiting | error | skipped | cancelled
     entry: JournalEntry | None = None
     problem: DocumentProblem | None = None
+    notes: list[str] = field(default_factory=list)  # what the target will make of the entry (Xero: its document)
 
 
 @dataclass
@@ -244,6 +245,7 @@ def flow_settings(flow: Flow) -> FlowSettings:
         due_by_rate=due_by_rate,
         dimension_map=dimension_map(flow),
         unmapped_dimension=flow.unmapped_dimension,
+        books_entries="journal_entries" in flow.target.descriptor.features,
     )
 
 
@@ -746,7 +748,18 @@ class Engine:
             self.counts.waiting += 1
             self._preview(item.invoice, "waiting")
         else:
-            self._preview(item.invoice, "update" if item.action == "update" else "create", entry=item.entry)
+            self._preview(item.invoice, "update" if item.action == "update" else "create", entry=item.entry,
+                          notes=self._entry_notes(item.entry))
+
+    def _entry_notes(self, entry: JournalEntry | None) -> list[str]:
+        describe = getattr(self.target, "describe_entry", None)
+        if entry is None or describe is None:
+            return []
+        try:
+            return list(describe(entry, post=not self.flow.create_as_draft))
+        except Exception:  # noqa: BLE001 - a note never stops a preview
+            logger.warning("describing an entry for the preview failed", exc_info=True)
+            return []
 
     # --- sending and recording ---------------------------------------------------------------
     def _ensure_still_owner(self) -> None:
@@ -1007,7 +1020,8 @@ class Engine:
                                    f"The entry of invoice {item.invoice.number} is dated "
                                    f"{item.entry.date.isoformat() if item.entry else '?'}, in a period that is not "
                                    f"open in accounting: {error}", provider_message=provider_message)
-        return DocumentProblem(catalogue.TARGET_REJECTED,
+        reason = (getattr(error, "details", None) or {}).get("reason", "")
+        return DocumentProblem(catalogue.TARGET_REASONS.get(reason, catalogue.TARGET_REJECTED),
                                f"The accounting tool refused the entry of invoice {item.invoice.number}: {error}",
                                provider_message=provider_message)
 

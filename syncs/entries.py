@@ -62,12 +62,19 @@ class FlowSettings:
     due_by_rate: dict = field(default_factory=dict)  # reverse charge: {(kind, "rc:20"): due VAT code id}
     dimension_map: dict = field(default_factory=dict)  # {(dimension, source value id): target analytic account id}
     unmapped_dimension: str = "ignore"  # "ignore": book the line without it; "error": DIMENSION_NOT_MAPPED
+    # False for targets that book documents (Xero): no journal, and the third-party line goes to the target's
+    # own receivable/payable account, which it chooses itself.
+    books_entries: bool = True
 
 
 @dataclass
 class TargetCatalog:
     accounts: dict[str, Account]
     vat_codes: dict[str, VatCode]
+
+
+# The third-party line of a target that books documents: the target posts it to its own account.
+DOCUMENT_PARTNER_ACCOUNT = {"sale": "accounts receivable", "purchase": "accounts payable"}
 
 
 def rate_key(rate: Decimal | None) -> str:
@@ -197,6 +204,8 @@ class _Builder:
         return _TaxTarget(code=code, due=due, rate=rate)
 
     def journal(self) -> str:
+        if not self.settings.books_entries:
+            return ""
         if self.settings.journal_mode == "by_source_journal":
             if not self.invoice.journal_ref:
                 raise DocumentProblem(catalogue.JOURNAL_NOT_LINKED, "The invoice has no journal in the invoicing tool.")
@@ -325,8 +334,11 @@ class _Builder:
             known = rounding_vat in self.catalog.vat_codes
             rows.append(_Row(account, difference, "Rounding", "rounding", rounding_vat if known else "",
                              "base" if known else ""))
-        collective = self.usable_account(settings.collectives.get(self.kind, ""),
-                                         "customer collective account" if self.kind == "sale" else "supplier collective account")
+        if settings.books_entries:
+            collective = self.usable_account(settings.collectives.get(self.kind, ""), "customer collective account"
+                                             if self.kind == "sale" else "supplier collective account")
+        else:
+            collective = DOCUMENT_PARTNER_ACCOUNT[self.kind]
         partner_row = _Row(collective, -invoice.total_amount, "", "partner")
 
         all_rows = [partner_row, *rows]
@@ -349,7 +361,9 @@ class _Builder:
             lines.append(line)
         entry = JournalEntry(reference=reference, journal_id=journal_id, date=self.booking_date(),
                              label=_clip(f"{invoice.number} {name}"), lines=lines, currency=settings.base_currency,
-                             source_number=invoice.number, kind=self.kind)
+                             source_number=invoice.number, kind=self.kind, due_date=invoice.due_date,
+                             document_currency=invoice.currency or settings.base_currency,
+                             is_credit_note=bool(invoice.is_credit_note), version=invoice.version or "")
         entry.check_balanced()
         return entry
 

@@ -109,10 +109,20 @@ def _flow_or_404(request, tenant, pk) -> Flow:
     return selectors.access_flow(request.user, tenant, pk)
 
 
+def steps_for(flow: Flow) -> list[tuple[str, str]]:
+    """The steps that apply: a tool that books documents rather than entries (Xero) has no journals to map."""
+    return [(key, label) for key, label in STEPS if key != "journals" or flow.books_entries]
+
+
+def _applies(flow: Flow, step: str) -> bool:
+    return step in dict(steps_for(flow))
+
+
 def _advance(flow: Flow, step: str) -> str:
     """Remember the furthest step reached and return the next one."""
     index = STEP_KEYS.index(step)
-    following = STEP_KEYS[min(index + 1, len(STEP_KEYS) - 1)]
+    later = [key for key in STEP_KEYS[index + 1:] if _applies(flow, key)]
+    following = later[0] if later else STEP_KEYS[-1]
     if STEP_KEYS.index(flow.wizard_step or "source") < STEP_KEYS.index(following):
         flow.wizard_step = following
         Flow.objects.filter(pk=flow.pk).update(wizard_step=following)
@@ -142,15 +152,17 @@ def configuration_saved(flow: Flow) -> bool:
 def _context(request, tenant, flow: Flow, step: str, **extra) -> dict:
     reached = STEP_KEYS.index(flow.wizard_step or "source")
     unfinished = {PROBLEM_STEPS.get(p.step, "configuration") for p in flow_problems(flow)}
-    steps = [{"key": key, "label": label, "number": index + 1, "current": key == step,
+    applicable = steps_for(flow)
+    steps = [{"key": key, "label": label, "number": number + 1, "current": key == step,
               "done": _saved(flow, key) and key not in unfinished and key != "review",
-              "reachable": index <= reached or (key in ("source", "target"))}
-             for index, (key, label) in enumerate(STEPS)]
-    index = STEP_KEYS.index(step)
+              "reachable": STEP_KEYS.index(key) <= reached or (key in ("source", "target"))}
+             for number, (key, label) in enumerate(applicable)]
+    keys = [key for key, _ in applicable]
+    index = keys.index(step) if step in keys else 0
     extra.setdefault("step_form", "")
     return {"tenant": tenant, "flow": flow, "step": step, "steps": steps,
-            "step_label": dict(STEPS)[step], "step_number": index + 1, "step_count": len(STEPS),
-            "previous_step": STEP_KEYS[index - 1] if index else "",
+            "step_label": dict(STEPS)[step], "step_number": index + 1, "step_count": len(applicable),
+            "previous_step": keys[index - 1] if index else "",
             "has_draft": (request.method == "GET" and step in _drafts(request, flow)
                           and not {"provider", "mode"} & set(request.GET)), **extra}
 
@@ -253,6 +265,9 @@ def wizard_step(request, tenant, pk, step):
             raise Http404("No such step.")
         draft_keep(request, flow, step, request.POST)
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=go)
+    if not _applies(flow, step):  # e.g. journals, for a tool that has none: on to the next step that applies
+        later = [key for key in STEP_KEYS[STEP_KEYS.index(step) + 1:] if _applies(flow, key)]
+        return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=later[0] if later else "review")
     if flow.enabled and step != "review":
         messages.info(request, "This flow is active; changes apply from its next run.")
     handler = STEP_HANDLERS[step]
@@ -478,19 +493,21 @@ def step_journals(request, tenant, flow: Flow, step: str):
 # --- steps 7 and 8: accounts -------------------------------------------------------------------------
 def step_accounts(request, tenant, flow: Flow, step: str):
     accounts = live_list(request, flow.target, "accounts")
-    lists = {role: suggestions.accounts_for(role, accounts) for role, _, _ in AccountsForm.ROLES}
+    numbered = flow.books_entries  # a chart numbered by class (Tryton's French plan); Xero's codes are free
+    lists = {role: suggestions.accounts_for(role, accounts, numbered=numbered) for role, _, _ in AccountsForm.ROLES}
     suggested = {}
     initial = {}
-    for role, _, _ in AccountsForm.ROLES:
-        proposal = suggestions.suggest_account(role, accounts)
+    for role, _, _ in AccountsForm.roles_for(flow.books_entries):
+        proposal = suggestions.suggest_account(role, accounts, numbered=numbered)
         if proposal is not None:
             suggested[role] = proposal.number
         initial[role] = getattr(flow, role) or suggested.get(role, "")
     pending = [role for role in suggested if not getattr(flow, role)]
     form = AccountsForm(_data(request, flow, step), initial=initial, lists=lists, suggested=suggested,
-                        required=AccountsForm.required_roles(flow.kinds), pending=pending)
+                        required=AccountsForm.required_roles(flow.kinds), pending=pending,
+                        books_entries=flow.books_entries)
     if request.method == "POST" and form.is_valid():
-        for role, _, _ in AccountsForm.ROLES:
+        for role, _, _ in AccountsForm.roles_for(flow.books_entries):
             setattr(flow, role, form.cleaned_data[role])
         flow.save()
         return _next(flow, step, request)
@@ -499,13 +516,15 @@ def step_accounts(request, tenant, flow: Flow, step: str):
 
 
 def step_discounts(request, tenant, flow: Flow, step: str):
-    accounts = suggestions.accounts_for("sales_discount_account", live_list(request, flow.target, "accounts"))
+    numbered = flow.books_entries
+    accounts = suggestions.accounts_for("sales_discount_account", live_list(request, flow.target, "accounts"),
+                                        numbered=numbered)
     initial = {
         "separate_discounts": flow.separate_discounts,
         "sales_discount_account": flow.sales_discount_account or getattr(
-            suggestions.suggest_account("sales_discount_account", accounts), "number", ""),
+            suggestions.suggest_account("sales_discount_account", accounts, numbered=numbered), "number", ""),
         "purchase_discount_account": flow.purchase_discount_account or getattr(
-            suggestions.suggest_account("purchase_discount_account", accounts), "number", ""),
+            suggestions.suggest_account("purchase_discount_account", accounts, numbered=numbered), "number", ""),
     }
     pending = [name for name, value in initial.items()
                if value and name.endswith("_account") and not getattr(flow, name)]

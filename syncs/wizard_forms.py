@@ -140,11 +140,19 @@ class AccountsForm(forms.Form):
     # the server says what is missing, in its own words, rather than the browser's generic bubble
     use_required_attribute = False
 
-    def __init__(self, *args, lists: dict, suggested: dict, required=(), pending=(), **kwargs):
+    COLLECTIVES = ("customer_collective_account", "supplier_collective_account")
+
+    @classmethod
+    def roles_for(cls, books_entries: bool) -> list[tuple[str, str, str]]:
+        """The roles to ask for: a tool that books documents (Xero) posts the third party on its own account."""
+        return [row for row in cls.ROLES if books_entries or row[0] not in cls.COLLECTIVES]
+
+    def __init__(self, *args, lists: dict, suggested: dict, required=(), pending=(), books_entries: bool = True,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.suggested = suggested
         self.pending = set(pending)  # roles showing a suggestion that was never saved
-        for role, label, help_text in self.ROLES:
+        for role, label, help_text in self.roles_for(books_entries):
             self.fields[role] = forms.ChoiceField(
                 label=label, help_text=help_text, required=role in required, choices=account_choices(lists[role]),
                 error_messages={"required": "Choose an account: entries cannot be booked without it."})

@@ -78,11 +78,65 @@ def oauth_callback(request):
         services.connection_mark(connection=connection, status="error", message=str(exc))
         messages.error(request, f"{connection.name} was not connected: {exc}")
         return redirect(started["next"])
-    services.connection_store_credentials(connection=connection, credentials={**credentials, **tokens})
+    # A new grant may reach other organisations than the one chosen before: choose again.
+    stored = {k: v for k, v in credentials.items() if k not in ("tenant_id", "tenant_name")}
+    services.connection_store_credentials(connection=connection, credentials={**stored, **tokens})
     connection.refresh_from_db()
+    if "organisations" in connection.descriptor.features:
+        try:
+            found = _organisations(connection)
+        except ConnectorError as exc:
+            services.connection_mark(connection=connection, status="error", message=str(exc))
+            messages.error(request, f"{connection.name} was connected but its organisations could not be listed: {exc}")
+            return redirect(started["next"])
+        if len(found) > 1:
+            request.session[ORGANISATIONS_KEY] = {"connection": connection.pk, "tenant": tenant.slug,
+                                                  "next": started["next"], "choices": found}
+            return redirect("oauth_organisation", slug=tenant.slug, pk=connection.pk)
+    return _checked(request, connection, started["next"])
+
+
+ORGANISATIONS_KEY = "oauth_organisations"
+
+
+def _organisations(connection) -> list[list[str]]:
+    """(id, name) of the organisations the connection's grant may use, as the provider lists them."""
+    connector = services.connection_connector(connection=connection)
+    try:
+        return [[str(i), str(n)] for i, n in connector.organisations()]
+    finally:
+        connector.close()
+
+
+def _checked(request, connection, next_url: str):
     result = services.connection_check(connection=connection)
     if result.ok:
         messages.success(request, f"Connected: {result.message}")
     else:
         messages.error(request, f"Connection failed: {result.message}")
-    return redirect(started["next"])
+    return redirect(next_url)
+
+
+@tenant_view("tenants.change_connection")
+def oauth_organisation(request, tenant, pk):
+    """After consent to several organisations: the person picks the one this connection books into."""
+    connection = selectors.access_connection(request.user, tenant, pk)
+    pending = request.session.get(ORGANISATIONS_KEY) or {}
+    if pending.get("connection") != connection.pk or pending.get("tenant") != tenant.slug:
+        raise Http404("No organisation is waiting to be chosen for this connection.")
+    choices = {tenant_id: name for tenant_id, name in pending.get("choices") or []}
+    error = ""
+    if request.method == "POST":
+        chosen = request.POST.get("organisation", "")
+        if chosen in choices:
+            credentials = services.connection_read_credentials(connection=connection) or {}
+            services.connection_store_credentials(
+                connection=connection, credentials={**credentials, "tenant_id": chosen, "tenant_name": choices[chosen]})
+            request.session.pop(ORGANISATIONS_KEY, None)
+            connection.refresh_from_db()
+            return _checked(request, connection, pending.get("next") or reverse(
+                "connection_detail", args=[tenant.slug, connection.pk]))
+        error = "Choose one of the organisations listed."
+    return render(request, "tenants/oauth_organisation.html", {
+        "tenant": tenant, "connection": connection, "choices": sorted(choices.items(), key=lambda c: c[1].lower()),
+        "error": error}, status=400 if error else 200)

@@ -157,7 +157,9 @@ def connection_connector(*, connection: Connection, call_log=None, session=None)
 
     return descriptor.connector(
         credentials, auth_kind=connection.auth_kind, call_log=call_log, session=session,
-        token_store=ConnectionTokenStore(connection.pk) if connection.auth_kind == "oauth2" else None,
+        # Tokens (OAuth2, or a client-credentials grant such as Xero's custom connections) live in the row, locked.
+        token_store=ConnectionTokenStore(connection.pk) if (
+            connection.auth_kind == "oauth2" or "organisations" in descriptor.features) else None,
         on_credentials_changed=lambda values: connection_store_credentials(connection=connection, credentials=values))
 
 

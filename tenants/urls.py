@@ -13,4 +13,6 @@ urlpatterns = [
     path("t/<slug:slug>/connections/<int:pk>/check/", views.connection_check, name="connection_check"),
     path("t/<slug:slug>/connections/<int:pk>/oauth/", oauth_views.oauth_start, name="oauth_start"),
     path("oauth/callback/", oauth_views.oauth_callback, name="oauth_callback"),
+    path("t/<slug:slug>/connections/<int:pk>/organisation/", oauth_views.oauth_organisation,
+         name="oauth_organisation"),
 ]

@@ -121,6 +121,22 @@ class OAuthClient:
                                  provider=self.provider, provider_message=self._said(exc, code)) from exc
         return token
 
+    def client_credentials(self) -> dict:
+        """A token for the client itself (machine-to-machine grants such as Xero's custom connections)."""
+        outbound.check_url(self.token_url)
+        try:
+            token = normalise(self._session().fetch_token(self.token_url, grant_type="client_credentials",
+                                                          timeout=self.timeout, allow_redirects=False))
+        except OutboundRefused:
+            raise
+        except OAuthError as exc:
+            raise NeedsReauthorization(f"{self.provider} refused the client id and secret", provider=self.provider,
+                                       provider_message=self._said(exc)) from exc
+        except _UNREADABLE as exc:
+            raise RetryableError(f"{self.provider}'s token endpoint did not answer with a token",
+                                 provider=self.provider, provider_message=self._said(exc)) from exc
+        return token
+
     def refresh(self, refresh_token: str) -> dict:
         outbound.check_url(self.token_url)
         try:

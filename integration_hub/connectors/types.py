@@ -234,6 +234,11 @@ class JournalEntry:
     source_number: str = ""
     kind: str = "general"  # sale | purchase | general: tells the target which way VAT amounts count
     attachment: Attachment | None = None
+    # What targets that book documents rather than entries (Xero) need besides the lines:
+    due_date: dt.date | None = None
+    document_currency: str = ""  # the invoice's own currency (lines carry amount_currency when it is foreign)
+    is_credit_note: bool = False
+    version: str = ""  # the source document's version this entry was built from (idempotency keys)
 
     @property
     def total_debit(self) -> Decimal:

@@ -1,0 +1,1 @@
+"""Xero as an accounting target: invoices, bills and credit notes booked as Xero documents."""
