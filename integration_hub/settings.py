@@ -254,6 +254,13 @@ HUB_SYNC_UNREACHABLE_BUDGET = env.float("HUB_SYNC_UNREACHABLE_BUDGET", default=3
 HUB_PRESENCE_CHECK_BATCH = env.int("HUB_PRESENCE_CHECK_BATCH", default=500)
 HUB_RUN_STALE_AFTER = env.int("HUB_RUN_STALE_AFTER", default=30)  # seconds without a heartbeat (live runs beat every 10 s)
 HUB_HTTP_CONNECT_TIMEOUT = env.float("HUB_HTTP_CONNECT_TIMEOUT", default=5.0)
+# Call budgets per remote organisation (integration_hub/connectors/budget.py, docs/call-budget.md): shared through
+# Redis (HUB_BUDGET_REDIS_URL, else REDIS_URL) or the database; HUB_BUDGET_BACKEND=memory|db|redis forces one.
+# A call that would wait longer than HUB_BUDGET_MAX_WAIT seconds pauses the run instead (BudgetExhausted).
+HUB_BUDGET_BACKEND = env.str("HUB_BUDGET_BACKEND", default="")
+HUB_BUDGET_REDIS_URL = env.str("HUB_BUDGET_REDIS_URL", default="")
+HUB_BUDGET_PREFIX = env.str("HUB_BUDGET_PREFIX", default="hub:budget:")
+HUB_BUDGET_MAX_WAIT = env.float("HUB_BUDGET_MAX_WAIT", default=120.0)
 HUB_HTTP_READ_TIMEOUT = env.float("HUB_HTTP_READ_TIMEOUT", default=60.0)
 # Outbound policy (integration_hub/connectors/outbound.py): the hub calls public addresses only; these
 # host names, host:port pairs, addresses or CIDR networks are allowed besides (e.g. an on-premises Tryton).

@@ -13,14 +13,17 @@ def flow_apply_suggestions(*, flow: Flow, source, target) -> list[str]:
     """Set every mapping that has a clear suggestion; return what could not be suggested."""
     missing: list[str] = []
     accounts = target.list_accounts()
+    numbered = flow.books_entries  # a chart numbered by class; a tool that books documents names its own codes
     for role in suggestions.USUAL_ACCOUNTS:
-        found = suggestions.suggest_account(role, accounts)
+        if not numbered and role in ("customer_collective_account", "supplier_collective_account"):
+            continue  # the tool posts third parties on its own receivable/payable accounts
+        found = suggestions.suggest_account(role, accounts, numbered=numbered)
         if found is None:
             missing.append(role)
         else:
             setattr(flow, role, found.number)
     journals = target.list_journals()
-    for kind, field in (("sale", "sales_journal"), ("purchase", "purchase_journal")):
+    for kind, field in (("sale", "sales_journal"), ("purchase", "purchase_journal")) if numbered else ():
         journal = suggestions.suggest_journal(kind, journals)
         if journal is None:
             missing.append(field)

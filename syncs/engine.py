@@ -29,6 +29,7 @@ from django.db import transaction
 from syncs.rates import RateResolver
 from django.utils import timezone
 
+from integration_hub.connectors.budget import BudgetExhausted
 from integration_hub.connectors.errors import (
     ConnectorError,
     NeedsReauthorization,
@@ -288,6 +289,11 @@ class Engine:
                              "connected yet; finish its setup first.")
         self.source = SideTagged(open_connector(flow.source, self.call_log), "source")
         self.target = SideTagged(open_connector(flow.target, self.call_log), "target")
+        if run is not None and not dry_run:
+            # A wait for a call budget (Xero: 60 calls a minute) may be long: the run shows it is alive meanwhile.
+            for side in (self.source, self.target):
+                if hasattr(side._connector, "budget_wait_hook"):
+                    side._connector.budget_wait_hook = self._heartbeat
 
     # --- reference data -------------------------------------------------------------------------
     @property
@@ -910,8 +916,8 @@ class Engine:
     def _pause_or_give_up(error: ConnectorError, attempt: int, attempts: int) -> None:
         """After a write that may or may not have been applied: give up (re-raise) when the error is not
         temporary or the attempts are spent, else pause (HUB_SYNC_RETRY_PAUSE, doubling) before settling."""
-        if not error.retryable or attempt == attempts:
-            raise error
+        if not error.retryable or attempt == attempts or isinstance(error, BudgetExhausted):
+            raise error  # a spent call budget: nothing was sent; the run pauses until the budget resets
         time.sleep(float(hub_setting("HUB_SYNC_RETRY_PAUSE", 2.0)) * (2 ** attempt))
 
     def _create_settled(self, creates: list[_Work], post: bool) -> None:

@@ -24,6 +24,7 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     PARTIAL = "partial", "Partial (some documents failed)"
     FAILED = "failed", "Failed"
+    PAUSED = "paused", "Paused (call budget spent)"
 
 
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -54,6 +55,8 @@ class SyncRun(models.Model):
     # a retry run only looks at these documents (SyncDocument ids); empty: the whole flow
     document_ids = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # paused: a target's call budget was spent (e.g. Xero's 5,000 calls a day); a run starts again then
+    resume_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -292,3 +295,35 @@ class ExchangeRate(models.Model):
 
     def __str__(self) -> str:
         return f"1 {self.currency} = {self.rate} {self.base} on {self.day} ({self.source})"
+
+
+class CallBudget(models.Model):
+    """One shared call budget (integration_hub/connectors/budget.py, database backend): a provider's organisation,
+    or with organisation "" the provider's app-wide window. Every worker locks this row before it counts."""
+
+    provider = models.CharField(max_length=60)
+    organisation = models.CharField(max_length=200, blank=True, default="")
+    blocked_until = models.FloatField(null=True, blank=True, help_text="epoch seconds: no call before (a 429)")
+    problem = models.CharField(max_length=40, blank=True, default="", help_text="the limit the provider named")
+    touched = models.PositiveBigIntegerField(default=0, help_text="written first in every transaction (SQLite's lock)")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "organisation"], name="one_budget_per_organisation")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} / {self.organisation or '(app)'}"
+
+
+class CallBudgetMark(models.Model):
+    """One call (or, with a weight, calls the provider saw that we did not make) counted in one window of a
+    budget until `expires_at`; window "lease" holds the calls in flight."""
+
+    budget = models.ForeignKey(CallBudget, on_delete=models.CASCADE, related_name="marks")
+    window = models.CharField(max_length=12)
+    token = models.CharField(max_length=40)
+    expires_at = models.FloatField(help_text="epoch seconds")
+    weight = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        indexes = [models.Index(fields=["budget", "window", "expires_at"], name="budget_mark_window"),
+                   models.Index(fields=["token"], name="budget_mark_token")]

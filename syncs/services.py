@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from integration_hub.connectors.budget import BudgetExhausted
 from integration_hub.connectors.errors import AuthenticationError, ConnectorError, RateLimited
 from mappings.models import Flow, FlowKind
 from mappings.services import flow_check_ready
@@ -169,6 +170,15 @@ def _execute_claimed(run: SyncRun, pulse: "_Pulse", *, progress, since) -> SyncR
         engine.execute(document_ids=run.document_ids or None, since=since)
     except DATABASE_ERRORS:
         raise  # handled by execute_run: reconnect, fail the run, queue a recovery run
+    except BudgetExhausted as exc:
+        # Not a failure: the organisation's calls are spent until resume_at; what was done is kept, a run goes on.
+        side = getattr(exc, "side", "target")
+        connection = flow.source if side == "source" else flow.target
+        status = RunStatus.PAUSED
+        message = (f"Paused: the call budget of “{connection.name}” is spent ({exc.problem or 'limit'} limit); "
+                   f"the flow resumes at {exc.resume_at:%Y-%m-%d %H:%M:%S} UTC. Nothing failed.")
+        SyncRun.objects.filter(pk=run.pk).update(resume_at=exc.resume_at)
+        _retry_later(flow, (exc.resume_at - timezone.now()).total_seconds() + 1)
     except RateLimited as exc:
         status, message = RunStatus.FAILED, f"{exc}. The run will be retried."
         _retry_later(flow, exc.retry_after or 60)
@@ -322,6 +332,9 @@ def waiting_for_reauthorisation(flow: Flow):
     return None
 
 
+UNFINISHED = (RunStatus.FAILED, RunStatus.PAUSED)  # the flow's cursor stays where it was
+
+
 def finish_run(run: SyncRun, engine: Engine | None, status: str, message: str) -> None:
     counts = engine.counts if engine else None
     if status == RunStatus.SUCCEEDED and counts and counts.errors:
@@ -334,11 +347,11 @@ def finish_run(run: SyncRun, engine: Engine | None, status: str, message: str) -
                 seen_count=counts.seen, total_count=engine.total, synced_count=counts.synced,
                 error_count=counts.errors, waiting_count=counts.waiting, skipped_count=counts.skipped,
                 external_calls=len(engine.call_log), call_log=engine.call_log.as_list(),
-                cursor_after=engine.cursor_after if status != RunStatus.FAILED else None,
+                cursor_after=engine.cursor_after if status not in UNFINISHED else None,
             )
         # Only the process that owns the run may finish it (a recovered run stays as recovery left it).
         finished = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, worker=run.worker).update(**updates)
-        if finished and engine is not None and engine.cursor_after and status != RunStatus.FAILED:
+        if finished and engine is not None and engine.cursor_after and status not in UNFINISHED:
             Flow.objects.filter(pk=run.flow_id).update(cursor=engine.cursor_after)
         if finished and status != RunStatus.FAILED:
             for connection in (run.flow.source, run.flow.target):

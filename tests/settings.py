@@ -24,6 +24,8 @@ os.environ.setdefault("HUB_SANDBOXES", "1")
 os.environ.setdefault("HUB_OUTBOUND_ALLOW", "127.0.0.1,localhost")
 # The mounted Factorial sandbox seeds its data from this day, not from the real date.
 os.environ.setdefault("HUB_SANDBOX_TODAY", "2026-11-21")
+# Call budgets in Redis live under a prefix of this test run's own (the processes it starts inherit it).
+os.environ.setdefault("HUB_BUDGET_PREFIX", f"hub-test-{os.getpid()}-{os.urandom(4).hex()}:budget:")
 
 from integration_hub.settings import *  # noqa: E402,F401,F403
 from integration_hub.settings import BASE_DIR, DATABASES  # noqa: E402

@@ -4,6 +4,10 @@
 - retries with exponential backoff on network failures, timeouts and 5xx, but only when the
   request is safe to repeat (idempotent method, a request that never left, or the caller says so);
 - 429: waits for Retry-After (bounded), then tries again; a longer wait becomes RateLimited;
+- with a call budget (budget.py, shared by every worker of the organisation): each attempt waits its turn
+  inside `budget.call()`, the response's remaining-calls headers keep the budget in step, and a 429 blocks every
+  worker until its Retry-After and is tried again without using up `max_retries`; the only error a 429 can then
+  become is BudgetExhausted (the wait is longer than HUB_BUDGET_MAX_WAIT: e.g. the day's calls are spent);
 - 401: one re-authentication through the caller's hook, then AuthenticationError;
 - every attempt is recorded (method, path, status, milliseconds), never a header or a body;
 - every address goes through the outbound policy (outbound.py): checked before the call, pinned at
@@ -13,6 +17,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import random
@@ -26,6 +31,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from integration_hub.connectors import outbound
+from integration_hub.connectors.budget import BudgetExhausted, CallBudget
 from integration_hub.connectors.errors import (
     AuthenticationError,
     NotFound,
@@ -147,8 +153,10 @@ class HubSession:
         error_text: Callable[[requests.Response], str] = default_error_text,
         headers: dict[str, str] | None = None,
         unapplied_statuses: frozenset[int] = frozenset(),
+        budget: CallBudget | None = None,
     ) -> None:
         self.provider = provider
+        self.budget = budget
         self.base_url = base_url
         self.call_log = call_log if call_log is not None else CallLog()
         self.timeout = (connect_timeout, read_timeout)
@@ -161,6 +169,8 @@ class HubSession:
         self.error_text = error_text
         # Statuses this provider only answers when nothing was applied: safe to repeat any request.
         self.unapplied_statuses = unapplied_statuses
+        # With a budget, this many 429s in a row for one request become BudgetExhausted (the run pauses).
+        self.max_refusals = 30
         # Values never to store or show, whatever a server echoes back: the connector adds its credentials.
         self.secrets: set[str] = set()
         self.session = outbound.GuardedSession()
@@ -191,6 +201,14 @@ class HubSession:
 
     def _url(self, url: str) -> str:
         return urljoin(self.base_url, url) if self.base_url and not url.startswith(("http://", "https://")) else url
+
+    def _budget_turn(self) -> contextlib.ExitStack:
+        """Waits for the budget's turn for one attempt; leaving the returned context ends the call. A worker
+        that dies during the call gives its slot back after twice its timeouts."""
+        turn = contextlib.ExitStack()
+        if self.budget is not None:
+            turn.enter_context(self.budget.call(lease=2 * (self.timeout[0] + self.timeout[1])))
+        return turn
 
     def _backoff(self, attempt: int) -> float:
         """The pause before attempt `attempt + 1`. Most failures are a blip (a dropped connection, a gateway
@@ -241,11 +259,14 @@ class HubSession:
             raise
         attempt = 0
         reauthenticated = False
+        refusals = 0  # 429s in a row while a budget paces the calls
         while True:
             attempt += 1
+            slot = self._budget_turn()  # waits here (so a call's duration is its own), or raises BudgetExhausted
             started = time.monotonic()
             try:
-                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                with slot:
+                    response = self.session.request(method, url, timeout=self.timeout, **kwargs)
             except OutboundRefused as exc:  # an address the host name resolved to
                 exc.provider = self.provider
                 self._record(method, shown, None, started, operation, attempt, "refused by the outbound policy")
@@ -266,10 +287,30 @@ class HubSession:
                 ) from exc
             self._record(method, shown, response.status_code, started, operation, attempt)
             status = response.status_code
+            if self.budget is not None:
+                self.budget.observe(response.headers)
             if response.is_redirect:  # the session follows redirects within the same origin only
                 raise PermanentError(
                     f"{self.provider}: the server answered {safe_path(url)} with a redirect to another address, "
                     "which the hub does not follow; check the address", provider=self.provider, status=status)
+            if status == 429 and self.budget is not None:
+                # Nothing was done: every worker of the organisation waits (through the budget) and this one tries
+                # again. A 429 is not an attempt that failed, so max_retries stays whole for real failures.
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                names = self.budget.limits.headers
+                problem = response.headers.get(names.problem, "") if names and names.problem else ""
+                self.budget.refused(wait, problem)
+                refusals += 1
+                if refusals > self.max_refusals:  # a server that refuses whatever we do: pause the run, not spin
+                    raise BudgetExhausted(
+                        f"{self.provider}: {refusals} refusals (429) in a row for {_called(operation, url)}",
+                        resume_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+                            seconds=wait if wait is not None else self.budget.limits.minute_seconds),
+                        problem=(problem or "refused").lower(), provider=self.provider,
+                        provider_message=self.describe(response))
+                attempt -= 1
+                continue
+            refusals = 0
             if status == 429:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 wait = self._backoff(attempt + 1) if wait is None else wait  # never a quick repeat on 429

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from integration_hub.connectors.base import AuthKind, CheckResult, TargetConnector, hub_setting
+from integration_hub.connectors.budget import XERO_LIMITS, Limits, budget_for
 from integration_hub.connectors.errors import (
     AuthenticationError,
     ConnectorError,
@@ -56,16 +58,10 @@ def setting_url(name: str, default: str) -> str:
     return (hub_setting(name, "") or default).rstrip("/")
 
 
-def call_limits():
+def call_limits() -> Limits:
     """Xero's limits per organisation, for the shared call budget (a sandbox may run its clock faster)."""
-    from integration_hub.connectors.budget import Limits
-
     speed = float(hub_setting("HUB_XERO_CLOCK_SPEED", 1) or 1)
-    return Limits(concurrent=5, per_minute=60, per_day=5000, app_per_minute=10000,
-                  minute_seconds=60.0 / speed, day_seconds=86400.0 / speed, headers=XERO_HEADERS)
-
-
-XERO_HEADERS = None  # filled at import of the budget facility (see _headers_spec)
+    return dataclasses.replace(XERO_LIMITS, minute_seconds=60.0 / speed, day_seconds=86400.0 / speed)
 
 
 def _idempotency_key(*parts: str) -> str:
@@ -144,6 +140,7 @@ class XeroConnector(TargetConnector):
         self._cache: dict[str, object] = {}
         self._contacts: dict[str, Partner] | None = None
         self._budget_for = ""
+        self.budget_wait_hook = None  # called while waiting for the budget (a run's heartbeat)
 
     # --- authentication ------------------------------------------------------------------------
     @classmethod
@@ -193,13 +190,11 @@ class XeroConnector(TargetConnector):
         return tenant
 
     def _attach_budget(self, tenant: str) -> None:
-        """Every call for this organisation goes through its shared budget (when the facility is there)."""
+        """Every call for this organisation goes through its budget, shared by every worker."""
         self._budget_for = tenant
-        try:
-            from integration_hub.connectors.budget import budget_for
-        except ImportError:  # pragma: no cover - the facility ships with the hub
-            return
         self.http.budget = budget_for(PROVIDER.key, tenant, call_limits())
+        if self.budget_wait_hook is not None:
+            self.http.budget.on_wait = lambda *args, **kwargs: self.budget_wait_hook()
 
     def choose_organisation(self) -> str:
         """The organisation to book into: the one chosen, or the only one the grant allows (then remembered)."""
