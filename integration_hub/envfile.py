@@ -22,6 +22,10 @@ DEFAULTS = {
     "DEMO_PASSWORD": lambda: "demo-" + secrets.token_urlsafe(9),
     "HUB_OUTBOUND_ALLOW": lambda: "127.0.0.1,localhost",
     "HUB_FACTORIAL_BASE_URL": lambda: "http://127.0.0.1:8000/sandbox/factorial",
+    # Xero's consent page, token endpoint and API: the sandbox the web app mounts serves all three.
+    "HUB_XERO_LOGIN_URL": lambda: "http://127.0.0.1:8000/sandbox/xero",
+    "HUB_XERO_IDENTITY_URL": lambda: "http://127.0.0.1:8000/sandbox/xero",
+    "HUB_XERO_API_URL": lambda: "http://127.0.0.1:8000/sandbox/xero",
 }
 
 

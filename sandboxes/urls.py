@@ -4,6 +4,12 @@
 is the setting HUB_SANDBOX_FACTORIAL_API_KEY (default "sandbox-factorial-key"). The view hands the
 request to the WSGI app with SCRIPT_NAME set to the mount point, so the URLs it builds (file
 downloads) point back under it.
+
+``/sandbox/xero/...`` is one process-wide Xero sandbox seeded with "demo" (identity, accounting API
+and admin on one address: ``/sandbox/xero/identity/connect/authorize``, ``/sandbox/xero/connect/token``,
+``/sandbox/xero/connections``, ``/sandbox/xero/api.xro/2.0/...``). Its app is the settings
+HUB_XERO_CLIENT_ID / HUB_XERO_CLIENT_SECRET (defaults "sandbox-xero-client" / "sandbox-xero-secret"),
+its clock runs HUB_XERO_CLOCK_SPEED times faster (default 1).
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from sandboxes.factorial.state import SandboxState
 
 _lock = threading.Lock()
 _factorial: FactorialSandbox | None = None
+_xero = None
 
 
 def factorial_sandbox() -> FactorialSandbox:
@@ -33,6 +40,22 @@ def factorial_sandbox() -> FactorialSandbox:
             _factorial = FactorialSandbox(SandboxState(api_key=api_key, seed="demo",
                                                        today=dt.date.fromisoformat(day) if day else None))
         return _factorial
+
+
+def xero_sandbox():
+    """The process-wide Xero sandbox (a ``sandboxes.xero.app.XeroSandbox``), created on first use."""
+    global _xero
+    from sandboxes.xero.app import build_sandbox
+
+    with _lock:
+        if _xero is None:
+            day = getattr(settings, "HUB_SANDBOX_TODAY", "") or None
+            _xero = build_sandbox(
+                client_id=getattr(settings, "HUB_XERO_CLIENT_ID", None) or "sandbox-xero-client",
+                client_secret=getattr(settings, "HUB_XERO_CLIENT_SECRET", None) or "sandbox-xero-secret",
+                seed="demo", speed=float(getattr(settings, "HUB_XERO_CLOCK_SPEED", 1) or 1),
+                today=dt.date.fromisoformat(day) if day else None)
+        return _xero
 
 
 def run_wsgi(app, request: HttpRequest, rest: str) -> HttpResponse:
@@ -67,7 +90,14 @@ def factorial(request: HttpRequest, rest: str = "") -> HttpResponse:
     return run_wsgi(factorial_sandbox(), request, rest)
 
 
+@csrf_exempt
+def xero(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return run_wsgi(xero_sandbox(), request, rest)
+
+
 urlpatterns = [
     path("factorial/", factorial, name="sandbox-factorial-root"),
     path("factorial/<path:rest>", factorial, name="sandbox-factorial"),
+    path("xero/", xero, name="sandbox-xero-root"),
+    path("xero/<path:rest>", xero, name="sandbox-xero"),
 ]

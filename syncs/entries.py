@@ -373,7 +373,8 @@ class _Builder:
             raise DocumentProblem(catalogue.MAPPING_TAX_RATE_NOT_FOUND,
                                   f"The VAT code {code.code} has no VAT account in accounting.",
                                   details={"vat_code": code.code})
-        self.usable_account(account, f"VAT account of {code.code}")
+        if self.settings.books_entries:  # a tool that books documents keeps VAT on its own account
+            self.usable_account(account, f"VAT account of {code.code}")
         return account
 
     def booking_date(self):

@@ -184,8 +184,9 @@ class XeroConnector(TargetConnector):
                 if r.get("tenantId") and (r.get("tenantType") or "ORGANISATION") == "ORGANISATION"]
 
     def _tenant(self) -> str:
-        tenant = str(self.credentials.get("tenant_id") or "")
-        if tenant and self._budget_for != tenant:
+        """The organisation every accounting call names (xero-tenant-id): chosen once, and remembered."""
+        tenant = str(self.credentials.get("tenant_id") or "") or self.choose_organisation()
+        if self._budget_for != tenant:
             self._attach_budget(tenant)
         return tenant
 
@@ -198,7 +199,7 @@ class XeroConnector(TargetConnector):
 
     def choose_organisation(self) -> str:
         """The organisation to book into: the one chosen, or the only one the grant allows (then remembered)."""
-        tenant = self._tenant()
+        tenant = str(self.credentials.get("tenant_id") or "")
         if tenant:
             return tenant
         found = self.organisations()
@@ -215,7 +216,7 @@ class XeroConnector(TargetConnector):
 
     def check(self) -> CheckResult:
         try:
-            tenant = self.choose_organisation()
+            tenant = self._tenant()
             rows = self.client.get("Organisation").get("Organisations") or [{}]
         except NeedsReauthorization as exc:
             return CheckResult(ok=False, message=str(exc), needs_reauth=True)

@@ -1,4 +1,8 @@
-"""Serve a local SaaS sandbox: ``python manage.py sandbox factorial --port 8765 --api-key KEY --seed demo``."""
+"""Serve a local SaaS sandbox.
+
+    python manage.py sandbox factorial --port 8765 --api-key KEY --seed demo
+    python manage.py sandbox xero --port 8766 --client-id ID --client-secret S --seed demo [--speed N] [--no-limits]
+"""
 from __future__ import annotations
 
 import signal
@@ -8,24 +12,34 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Serve a local stand-in for a SaaS API (only 'factorial' so far) until Ctrl-C or SIGTERM."
+    help = "Serve a local stand-in for a SaaS API ('factorial' or 'xero') until Ctrl-C or SIGTERM."
 
     def add_arguments(self, parser):
-        parser.add_argument("name", choices=["factorial"], help="which sandbox to serve")
+        parser.add_argument("name", choices=["factorial", "xero"], help="which sandbox to serve")
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8765, help="port to listen on (0 = any free port)")
         parser.add_argument("--api-key", default="sandbox-factorial-key", help="the accepted x-api-key")
         parser.add_argument("--seed", choices=["demo"], default=None, help="seed data (default: empty)")
-        parser.add_argument("--client-id", default="sandbox-client", help="OAuth2 client id")
-        parser.add_argument("--client-secret", default="sandbox-secret", help="OAuth2 client secret")
+        parser.add_argument("--client-id", default=None,
+                            help="OAuth2 client id (default sandbox-client; xero: sandbox-xero-client)")
+        parser.add_argument("--client-secret", default=None,
+                            help="OAuth2 client secret (default sandbox-secret; xero: sandbox-xero-secret)")
+        parser.add_argument("--speed", type=float, default=1.0,
+                            help="xero: the sandbox clock runs this many times faster (tokens, rate-limit windows)")
+        parser.add_argument("--no-limits", action="store_true", help="xero: do not enforce Xero's rate limits")
         parser.add_argument("--strict-limit", action="store_true",
                             help="answer 400 to limit > 100 instead of capping it at 100 as Factorial does")
         parser.add_argument("--no-post-rate-limit", action="store_true",
                             help="do not enforce Factorial's 200 POST requests per minute")
         parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
 
-    def handle(self, *args, name: str, host: str, port: int, api_key: str, seed: str | None, client_id: str,
-               client_secret: str, strict_limit: bool, no_post_rate_limit: bool, verbose: bool, **options):
+    def handle(self, *args, name: str, host: str, port: int, api_key: str, seed: str | None, client_id: str | None,
+               client_secret: str | None, strict_limit: bool, no_post_rate_limit: bool, verbose: bool,
+               speed: float = 1.0, no_limits: bool = False, **options):
+        if name == "xero":
+            return self.serve_xero(host, port, seed, client_id or "sandbox-xero-client",
+                                   client_secret or "sandbox-xero-secret", speed, not no_limits, verbose)
+        client_id, client_secret = client_id or "sandbox-client", client_secret or "sandbox-secret"
         from sandboxes.factorial.app import RunningSandbox, make_sandbox_server
         from sandboxes.factorial.state import SandboxState
 
@@ -57,3 +71,36 @@ class Command(BaseCommand):
         finally:
             running.stop()
             self.stdout.write("Factorial sandbox stopped.")
+
+    def serve_xero(self, host: str, port: int, seed: str | None, client_id: str, client_secret: str, speed: float,
+                   limits: bool, verbose: bool) -> None:
+        from sandboxes.xero.app import API_PREFIX, build_sandbox, start_sandbox
+
+        if speed <= 0:
+            raise CommandError("--speed must be positive")
+        sandbox = build_sandbox(client_id=client_id, client_secret=client_secret, seed=seed, speed=speed,
+                                limits=limits)
+        try:
+            running = start_sandbox(sandbox=sandbox, host=host, port=port, verbose=verbose)
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        self.stdout.write(self.style.SUCCESS(f"Xero sandbox on {running.url}/"))
+        self.stdout.write(f"  API:      {running.url}{API_PREFIX}/...  (Bearer token + xero-tenant-id)")
+        self.stdout.write(f"  Identity: {running.url}/identity/connect/authorize, {running.url}/connect/token, "
+                          f"{running.url}/connections (client_id {client_id}, client_secret {client_secret})")
+        self.stdout.write(f"  Admin:    {running.url}/_sandbox  (header x-sandbox-key: {client_secret})")
+        for tenant in running.tenants:
+            self.stdout.write(f"  Organisation {tenant['tenantName']!r}: {tenant['tenantId']}")
+        self.stdout.write(f"  Seed: {seed or 'none (chart, tax rates, currencies only)'}; clock speed x{speed:g}; "
+                          f"rate limits {'on' if limits else 'off'}")
+        self.stdout.write("Ctrl-C stops it.")
+        self.stdout.flush()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            running.stop()
+            self.stdout.write("Xero sandbox stopped.")

@@ -11,7 +11,8 @@ def print_banner(command, logins) -> None:
     success = command.style.SUCCESS
     for text in (line, "  Demo ready. Open http://127.0.0.1:8000/ and log in with",
                  f"    user:     {logins.username}", f"    password: {logins.password}",
-                 f"  Tenants: {logins.tenant.name} (owner), {logins.other_tenant.name} (accountant)", line):
+                 f"  Tenants: {logins.tenant.name} (owner), {logins.other_tenant.name} (accountant),",
+                 "           Harbour Trading (Xero demo) (owner; set up once the web app answers)", line):
         command.stdout.write(success(text))
 
 

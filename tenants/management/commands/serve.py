@@ -61,6 +61,19 @@ class Command(BaseCommand):
             seed_factorial_demo(tenant, base_url=base, out=self.stdout.write)
         except Exception as exc:  # noqa: BLE001 - the rest of the demo keeps running
             self.stderr.write(f"The Factorial part of the demo could not be set up: {exc}")
+        try:
+            from django.contrib.auth import get_user_model
+
+            from mappings.models import Flow
+            from syncs.demo import FLOW_NAME
+            from syncs.demo_xero import seed_xero_demo
+
+            invoicing = Flow.objects.filter(tenant=tenant, name=FLOW_NAME).select_related("source").first()
+            owner = get_user_model().objects.filter(username="demo").first()
+            if invoicing is not None and invoicing.source is not None and owner is not None:
+                seed_xero_demo(base_url=base, invoicing=invoicing.source, owner=owner, out=self.stdout.write)
+        except Exception as exc:  # noqa: BLE001 - the rest of the demo keeps running
+            self.stderr.write(f"The Xero part of the demo could not be set up: {exc}")
 
     def serve(self, manage: str, addr: str, no_worker: bool) -> None:
         commands = [("web", [sys.executable, manage, "runserver", addr, "--noreload"])]
