@@ -224,3 +224,11 @@ def test_the_preview_says_what_xero_will_hold(sandbox):
                                                   document_currency="GBP"), post=False)
     assert notes[0].startswith("booked in Xero as a sales invoice (ACCREC), draft, total 1.19 GBP")
     assert "Xero would compute 0.21" in notes[1]
+
+
+def test_a_contact_another_worker_created_meanwhile_is_used_not_refused(sandbox):
+    mine, theirs = connect(sandbox), connect(sandbox)
+    mine.list_contacts()  # read before the other worker creates it
+    (made,) = theirs.create_partners([(Partner(id="r1", name="Race Condition Ltd"), "customer")])
+    (found,) = mine.create_partners([(Partner(id="r1", name="Race Condition Ltd"), "customer")])
+    assert not isinstance(found, Exception) and found.id == made.id

@@ -175,7 +175,8 @@ def test_three_workers_booking_into_one_organisation_stay_within_its_limits_and_
     for flow in flows:
         run = SyncRun.objects.filter(flow=flow).latest("pk")
         assert run.status == RunStatus.SUCCEEDED or not SyncError.objects.filter(
-            flow=flow).exclude(code=catalogue.MAPPING_TAX_RATE_NOT_FOUND).exists(), (run.status, run.message)
+            flow=flow).exclude(code=catalogue.MAPPING_TAX_RATE_NOT_FOUND).exists(), (run.status, run.message, list(
+                SyncError.objects.filter(flow=flow).values_list("code", "message", "provider_message")))
     documents = by_reference(xero_documents(xero))
     assert all(len(rows) == 1 for rows in documents.values())
     expected = SyncDocument.objects.filter(flow__in=flows, status="synced").count()

@@ -351,6 +351,21 @@ class XeroConnector(TargetConnector):
                 created = mapper.partner_from_xero(row)
                 index[created.id] = created
                 results.append(created)
+        return self._taken_names(partners, results)
+
+    def _taken_names(self, partners: Sequence[tuple[Partner, str]], results: list) -> list:
+        """Contact names are unique in Xero: a name refused as taken was created meanwhile by another worker (or
+        a person); the contacts are read again and that contact is the one to use."""
+        taken = [i for i, r in enumerate(results) if isinstance(r, PermanentError)
+                 and ("already assigned" in r.provider_message or "must be unique" in r.provider_message)]
+        if not taken:
+            return results
+        self._contacts = None
+        by_name = {mapper.normalised(p.name): p for p in self._contact_index().values()}
+        for i in taken:
+            found = by_name.get(mapper.normalised(partners[i][0].name))
+            if found is not None:
+                results[i] = found
         return results
 
     # --- documents -----------------------------------------------------------------------------
