@@ -57,6 +57,24 @@ def _consent(sandbox: str, redirect_uri: str) -> dict:
             "token_type": "Bearer", "expires_at": dt.datetime.now().timestamp() + float(values.get("expires_in", 1800))}
 
 
+def _link_one_customer_to_an_archived_contact(flow: Flow, source, target) -> None:
+    """One customer linked, as if long ago, to a contact that has since been archived in Xero: Xero refuses that
+    customer's invoices (ERROR_SYNC_INVOICE_TARGET_CONTACT_ARCHIVED), and the error desk says how to fix it."""
+    from syncs.models import PartnerLink
+
+    archived = target.client.get("Contacts", includeArchived="true",
+                                 where='ContactStatus=="ARCHIVED"').get("Contacts") or []
+    from integration_hub.connectors.types import Scope
+
+    customer = next((i.partner for i in source.list_invoices(since=None, scope=Scope.SALES)
+                     if i.partner is not None and i.partner.name), None)
+    if not archived or customer is None:
+        return
+    PartnerLink.objects.get_or_create(source=flow.source, target=flow.target, source_partner_id=customer.id, defaults={
+        "tenant": flow.tenant, "target_partner_id": archived[0]["ContactID"], "name": customer.name[:200],
+        "matched_by": "name"})
+
+
 def seed_xero_demo(*, base_url: str, invoicing: Connection, owner, out=print) -> Flow | None:
     """The Harbour tenant, its Xero connection and its flow from the demo's invoicing company (idempotent)."""
     existing = Flow.objects.filter(tenant__slug=TENANT_SLUG, name=FLOW_NAME).first()
@@ -104,6 +122,7 @@ def seed_xero_demo(*, base_url: str, invoicing: Connection, owner, out=print) ->
             if rate.kind in ("sale", "both") and rate_key(rate.rate) == WRONG_RATE and wrong is not None:
                 vat_mapping_set(flow=flow, kind="sale", source_tax_id=rate.id, source_rate=rate.rate,
                                 source_label=rate.name, target_vat_code_id=wrong.id, target_vat_code_label=wrong.code)
+        _link_one_customer_to_an_archived_contact(flow, src, tgt)
     finally:
         src.close(), tgt.close()
     flow.refresh_from_db()

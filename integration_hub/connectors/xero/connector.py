@@ -52,6 +52,8 @@ BATCH = 50  # documents per call: Xero's advice
 LOOKUP_BATCH = 15  # references per `where` lookup (the query string stays short)
 OPEN_STATES = ("DRAFT", "SUBMITTED")
 GONE_STATES = ("DELETED", "VOIDED")
+# The third party's side of an entry for a tool that books documents (syncs.entries.DOCUMENT_PARTNER_ACCOUNT).
+PARTNER_SIDES = ("accounts receivable", "accounts payable")
 
 
 def setting_url(name: str, default: str) -> str:
@@ -374,10 +376,17 @@ class XeroConnector(TargetConnector):
 
     def describe_entry(self, entry: JournalEntry, *, post: bool = True) -> list[str]:
         """What the hub will send for this entry, in words, for previews."""
+        new_contact = not any(line.partner_id for line in entry.lines)
+        if new_contact:  # a preview (dry run) whose third party is not in Xero yet: the run creates the contact first
+            entry = dataclasses.replace(entry, lines=[
+                dataclasses.replace(line, partner_id="new-contact") if line.account_number in PARTNER_SIDES else line
+                for line in entry.lines])
         try:
             document = self._document(entry, "AUTHORISED" if post else "DRAFT")
         except ValueError as exc:
             return [f"cannot be sent to Xero: {exc}"]
+        if new_contact:
+            document.notes.append("its contact is not in Xero yet: the run creates it first")
         kind = {"ACCREC": "sales invoice", "ACCPAY": "bill", "ACCRECCREDIT": "sales credit note",
                 "ACCPAYCREDIT": "supplier credit note"}[document.type]
         state = "awaiting payment (AUTHORISED)" if post else "draft"
