@@ -289,6 +289,10 @@ class Engine:
                              "connected yet; finish its setup first.")
         self.source = SideTagged(open_connector(flow.source, self.call_log), "source")
         self.target = SideTagged(open_connector(flow.target, self.call_log), "target")
+        if batch_size is None:
+            # A target whose calls are rationed (Xero: 60 a minute) takes several calls' worth of documents per
+            # batch, so that each call is full: invoices and credit notes, and new contacts, go separately.
+            self.batch_size *= max(1, int(getattr(self.target._connector, "batches_per_run_batch", 1) or 1))
         if run is not None and not dry_run:
             # A wait for a call budget (Xero: 60 calls a minute) may be long: the run shows it is alive meanwhile.
             for side in (self.source, self.target):
