@@ -347,3 +347,19 @@ class HubSession:
                                status=status, provider_message=message)
             raise PermanentError(f"{self.provider}: request refused ({status})", provider=self.provider,
                                  status=status, provider_message=message)
+
+
+def json_object(http: HubSession, response: requests.Response, *, what: str, tool: str) -> dict | None:
+    """The JSON object a REST API answered (None for an empty answer); anything else is a clear PermanentError
+    naming the call and the tool it should have come from, with an excerpt of what came instead."""
+    if not response.content:
+        return None
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise PermanentError(f"The server did not answer {what} like {tool} does (no JSON object)",
+                             provider=http.provider, status=response.status_code,
+                             provider_message=http.excerpt(response.text))
+    return payload

@@ -492,3 +492,36 @@ def test_a_custom_tax_rate_can_be_created_and_then_used_on_the_side_it_applies_t
     bill = dict(sale(customer["ContactID"], line("100.00", account="429", tax=rate["TaxType"])), Type="ACCPAY",
                 InvoiceNumber="B-1")
     assert xero.put("Invoices", {"Invoices": [bill]}).status_code == 400  # an income rate on a bill
+
+
+def test_the_sandbox_command_serves_xero_alone_until_it_is_stopped(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    manage = str(Path(settings.BASE_DIR) / "manage.py")
+    process = subprocess.Popen([sys.executable, manage, "sandbox", "xero", "--port", "0", "--client-id", "cmd-client",
+                                "--client-secret", "cmd-secret", "--seed", "demo", "--speed", "10"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
+    try:
+        first = ""
+        while "Xero sandbox on" not in first:
+            first = process.stdout.readline()
+            assert first, "the command ended before serving"
+        url = first.split("Xero sandbox on ", 1)[1].strip().rstrip("/")
+        token = requests.post(f"{url}/connect/token", data={"grant_type": "client_credentials"},
+                              auth=("cmd-client", "cmd-secret"), timeout=10)
+        assert token.status_code == 200, token.text
+        answer = requests.get(f"{url}/api.xro/2.0/Organisation", timeout=10,
+                              headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        assert answer.status_code == 200 and answer.json()["Organisations"][0]["Name"]
+        assert "X-MinLimit-Remaining" in answer.headers
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=20)
+    assert "Xero sandbox stopped." in rest

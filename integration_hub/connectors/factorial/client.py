@@ -5,8 +5,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from integration_hub.connectors.errors import PermanentError
-from integration_hub.connectors.http import HubSession
+from integration_hub.connectors.http import HubSession, json_object
 from integration_hub.connectors.outbound import same_origin
 
 PROVIDER = "factorial"
@@ -48,17 +47,7 @@ class FactorialClient:
         response = self.http.request(method, self.url(resource), params=params, json=json, operation=f"{method} {resource}",
                                      headers={"Accept": "application/json", **self.auth_headers()},
                                      reauthenticate=self.reauthenticate, retry_unsafe=retry_unsafe)
-        if not response.content:
-            return None
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise PermanentError(f"The server did not answer {method} {resource} like Factorial does (no JSON object)",
-                                 provider=PROVIDER, status=response.status_code,
-                                 provider_message=self.http.excerpt(response.text))
-        return payload
+        return json_object(self.http, response, what=f"{method} {resource}", tool="Factorial")
 
     def get(self, resource: str, **params) -> Any:
         return self.request("GET", resource, params=params or None)

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterator
 import requests
 
 from integration_hub.connectors.errors import PermanentError
-from integration_hub.connectors.http import HubSession
+from integration_hub.connectors.http import HubSession, json_object
 
 PROVIDER = "xero"
 PAGE_SIZE = 100  # Xero's page
@@ -76,17 +76,7 @@ class XeroClient:
     def call(self, method: str, resource: str, **kwargs) -> dict:
         """The JSON object Xero answered; anything else is a clear error."""
         response = self.request(method, resource, **kwargs)
-        if not response.content:
-            return {}
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise PermanentError(f"The server did not answer {method} {resource} like Xero does (no JSON object)",
-                                 provider=PROVIDER, status=response.status_code,
-                                 provider_message=self.http.excerpt(response.text))
-        return payload
+        return json_object(self.http, response, what=f"{method} {resource}", tool="Xero") or {}
 
     def get(self, resource: str, *, headers: dict[str, str] | None = None, **params) -> dict:
         return self.call("GET", resource, params=params or None, headers=headers)

@@ -51,26 +51,31 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
         running = RunningSandbox(state, server)
+        counts = state.summary()["counts"]
+        lines = [f"  API:    {running.url}/api/2026-10-01/resources/...  (header x-api-key: {api_key})",
+                 f"  OAuth:  {running.url}/oauth/authorize, {running.url}/oauth/token "
+                 f"(client_id {client_id}, client_secret {client_secret})",
+                 f"  Admin:  {running.url}/_sandbox  (faults, reset, requests; same x-api-key)"]
+        if seed:
+            lines.append(f"  Seed '{seed}': {counts['finance/financial_documents']} financial documents, "
+                         f"{counts['expenses/expenses']} expenses, {counts['finance/contacts']} contacts")
+        self.serve_until_stopped(running, "Factorial", lines)
+
+    def serve_until_stopped(self, running, name: str, lines: list[str]) -> None:
+        """Say where the sandbox answers, then serve until Ctrl-C or SIGTERM."""
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        counts = state.summary()["counts"]
-        self.stdout.write(self.style.SUCCESS(f"Factorial sandbox on {running.url}/"))
-        self.stdout.write(f"  API:    {running.url}/api/2026-10-01/resources/...  (header x-api-key: {api_key})")
-        self.stdout.write(f"  OAuth:  {running.url}/oauth/authorize, {running.url}/oauth/token "
-                          f"(client_id {client_id}, client_secret {client_secret})")
-        self.stdout.write(f"  Admin:  {running.url}/_sandbox  (faults, reset, requests; same x-api-key)")
-        if seed:
-            self.stdout.write(f"  Seed '{seed}': {counts['finance/financial_documents']} financial documents, "
-                              f"{counts['expenses/expenses']} expenses, {counts['finance/contacts']} contacts")
-        self.stdout.write("Ctrl-C stops it.")
+        self.stdout.write(self.style.SUCCESS(f"{name} sandbox on {running.url}/"))
+        for line in [*lines, "Ctrl-C stops it."]:
+            self.stdout.write(line)
         self.stdout.flush()
         try:
             while not stop.wait(0.5):
                 pass
         finally:
             running.stop()
-            self.stdout.write("Factorial sandbox stopped.")
+            self.stdout.write(f"{name} sandbox stopped.")
 
     def serve_xero(self, host: str, port: int, seed: str | None, client_id: str, client_secret: str, speed: float,
                    limits: bool, verbose: bool) -> None:
@@ -84,23 +89,11 @@ class Command(BaseCommand):
             running = start_sandbox(sandbox=sandbox, host=host, port=port, verbose=verbose)
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        self.stdout.write(self.style.SUCCESS(f"Xero sandbox on {running.url}/"))
-        self.stdout.write(f"  API:      {running.url}{API_PREFIX}/...  (Bearer token + xero-tenant-id)")
-        self.stdout.write(f"  Identity: {running.url}/identity/connect/authorize, {running.url}/connect/token, "
-                          f"{running.url}/connections (client_id {client_id}, client_secret {client_secret})")
-        self.stdout.write(f"  Admin:    {running.url}/_sandbox  (header x-sandbox-key: {client_secret})")
-        for tenant in running.tenants:
-            self.stdout.write(f"  Organisation {tenant['tenantName']!r}: {tenant['tenantId']}")
-        self.stdout.write(f"  Seed: {seed or 'none (chart, tax rates, currencies only)'}; clock speed x{speed:g}; "
-                          f"rate limits {'on' if limits else 'off'}")
-        self.stdout.write("Ctrl-C stops it.")
-        self.stdout.flush()
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            running.stop()
-            self.stdout.write("Xero sandbox stopped.")
+        lines = [f"  API:      {running.url}{API_PREFIX}/...  (Bearer token + xero-tenant-id)",
+                 f"  Identity: {running.url}/identity/connect/authorize, {running.url}/connect/token, "
+                 f"{running.url}/connections (client_id {client_id}, client_secret {client_secret})",
+                 f"  Admin:    {running.url}/_sandbox  (header x-sandbox-key: {client_secret})",
+                 *[f"  Organisation {t['tenantName']!r}: {t['tenantId']}" for t in running.tenants],
+                 f"  Seed: {seed or 'none (chart, tax rates, currencies only)'}; clock speed x{speed:g}; "
+                 f"rate limits {'on' if limits else 'off'}"]
+        self.serve_until_stopped(running, "Xero", lines)
