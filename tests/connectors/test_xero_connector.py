@@ -13,20 +13,37 @@ from integration_hub.connectors.oauth import MemoryTokenStore
 from integration_hub.connectors.types import Attachment, EntryLine, JournalEntry, Partner
 from integration_hub.connectors.xero.connector import XeroConnector
 from sandboxes.xero.app import start_sandbox
+from tests.support.xero_spec import SpecChecked
 
 D = Decimal
 SPEED = 600.0  # a sandbox minute lasts a tenth of a second
 
 
 @pytest.fixture(scope="module")
-def sandbox():
-    with start_sandbox(seed="demo", speed=SPEED) as running:
-        yield running
+def checked_sandbox():
+    """The sandbox behind Xero's own OpenAPI description: every request the hub sends and every answer is checked."""
+    holder: dict = {}
+
+    def wrap(app):
+        holder["checker"] = SpecChecked(app)
+        return holder["checker"]
+
+    with start_sandbox(seed="demo", speed=SPEED, wrap=wrap) as running:
+        yield running, holder["checker"]
+
+
+@pytest.fixture
+def sandbox(checked_sandbox):
+    running, checker = checked_sandbox
+    checker.clear()
+    yield running
+    assert checker.violations == [], checker.report()  # the hub spoke Xero's API as Xero describes it
 
 
 @pytest.fixture(autouse=True)
-def xero_settings(settings, sandbox):
-    settings.HUB_XERO_LOGIN_URL = settings.HUB_XERO_IDENTITY_URL = settings.HUB_XERO_API_URL = sandbox.url
+def xero_settings(settings, checked_sandbox):
+    running, _ = checked_sandbox
+    settings.HUB_XERO_LOGIN_URL = settings.HUB_XERO_IDENTITY_URL = settings.HUB_XERO_API_URL = running.url
     settings.HUB_XERO_CLOCK_SPEED = SPEED
     settings.HUB_BUDGET_BACKEND = "memory"
 
@@ -206,7 +223,7 @@ def test_an_authorised_document_with_a_payment_is_reported_never_changed(sandbox
     (created,) = connector.create_entries([entry("t4-1", contact=contact)], post=True)
     connector.client.write("PUT", "Payments", {"Payments": [{
         "Invoice": {"InvoiceID": created.entry_id}, "Account": {"Code": "090"}, "Date": "2026-11-25",
-        "Amount": "50.00"}]}, idempotency_key="pay-t4-1")
+        "Amount": D("50.00")}]}, idempotency_key="pay-t4-1")
     with pytest.raises(PermanentError) as refused:
         connector.update_entry(created.entry_id, entry("t4-1", contact=contact, amount="90.00", vat="18.00"),
                                post=True)

@@ -42,7 +42,7 @@ def test_a_sales_credit_note_becomes_an_accreccredit_with_positive_amounts():
              EntryLine("VAT OUTPUT2", debit=D("20.00"), vat_code_id="OUTPUT2", vat_role="tax")]
     document = mapper.document_for(sale(lines, partner_debit=False), status="DRAFT", rates=RATES)
     assert (document.endpoint, document.type) == ("CreditNotes", "ACCRECCREDIT")
-    assert document.body["LineItems"][0]["LineAmount"] == "100.00"
+    assert document.body["LineItems"][0]["LineAmount"] == D("100.00")
     assert document.total == D("120.00") and "DueDate" not in document.body
 
 
@@ -52,7 +52,7 @@ def test_a_supplier_invoice_becomes_a_bill_numbered_with_the_suppliers_number():
     entry = sale(lines, partner_debit=False, number="SUP-9", kind="purchase")
     document = mapper.document_for(entry, status="DRAFT", rates=RATES)
     assert document.type == "ACCPAY" and document.body["InvoiceNumber"] == "SUP-9"
-    assert document.body["LineItems"][0]["TaxAmount"] == "10.00" and document.notes == []
+    assert document.body["LineItems"][0]["TaxAmount"] == D("10.00") and document.notes == []
 
 
 def test_a_rounding_line_goes_to_xero_as_a_line_item_on_the_rounding_account():
@@ -61,7 +61,7 @@ def test_a_rounding_line_goes_to_xero_as_a_line_item_on_the_rounding_account():
              EntryLine("860", credit=D("0.01"), label="Rounding")]
     document = mapper.document_for(sale(lines), status="DRAFT", rates=RATES)
     rounding = document.body["LineItems"][-1]
-    assert (rounding["AccountCode"], rounding["LineAmount"], rounding["TaxType"]) == ("860", "0.01", "NONE")
+    assert (rounding["AccountCode"], rounding["LineAmount"], rounding["TaxType"]) == ("860", D("0.01"), "NONE")
     assert document.total == D("12.01")
 
 
@@ -77,3 +77,11 @@ def test_the_hub_reference_is_read_back_from_a_reference_field():
     assert mapper.reference_from(field) == "12-abc"
     assert mapper.reference_from("INV 001") == ""
     assert mapper.parse_date("/Date(1764460800000+0000)/") == dt.datetime(2025, 11, 30, tzinfo=dt.timezone.utc)
+
+
+def test_amounts_go_to_xero_as_exact_json_numbers():
+    from integration_hub.connectors.xero.client import encode
+
+    assert encode({"Amount": D("1234567.89"), "Rate": D("5.5")}) == b'{"Amount": 1234567.89, "Rate": 5.5}'
+    with pytest.raises(ValueError):
+        encode({"Amount": D("0.1000000000000000000001")})

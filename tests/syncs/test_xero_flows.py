@@ -18,20 +18,29 @@ from syncs import catalogue
 from syncs.models import RunStatus, SyncDocument, SyncError
 from tenants.services import connection_create
 from tests.support.books import add, invoice, line, seed_source
+from tests.support.xero_spec import SpecChecked
 
 ORGANISATION = "Demo Company (Global)"
 SPEED = 20.0
 
 
-def start(**limits):
-    return start_sandbox(seed="demo", speed=SPEED, **limits)
+def start(wrap=None, **limits):
+    return start_sandbox(seed="demo", speed=SPEED, wrap=wrap, **limits)
 
 
 @pytest.fixture
 def xero(settings):
-    with start() as running:
+    """The sandbox behind Xero's OpenAPI description: whatever the hub sends must be what Xero describes."""
+    holder: dict = {}
+
+    def wrap(app):
+        holder["checker"] = SpecChecked(app)
+        return holder["checker"]
+
+    with start(wrap) as running:
         point_at(settings, running)
         yield running
+    assert holder["checker"].violations == [], holder["checker"].report()
 
 
 def point_at(settings, running) -> None:
@@ -93,7 +102,7 @@ def test_an_authorised_invoice_with_a_payment_that_changes_is_reported_never_boo
     headers = {"Authorization": f"Bearer {xero.custom_token()}", "xero-tenant-id": tenant_id(ORGANISATION)}
     paid = requests.put(f"{xero.api_url}/Payments", headers=headers, timeout=10, json={"Payments": [{
         "Invoice": {"InvoiceID": doc.target_entry_id}, "Account": {"Code": "090"}, "Date": "2026-03-20",
-        "Amount": 60}]})
+        "Amount": 60.0}]})
     assert paid.status_code == 200, paid.text
     add(store, invoice("p1", lines=[line(amount="90.00")], version="2"))
     again = sync(flow)

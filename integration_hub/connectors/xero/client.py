@@ -1,6 +1,8 @@
 """Xero's accounting API (`/api.xro/2.0/...`) and `/connections`: the only code that speaks HTTP to Xero."""
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 import requests
@@ -40,6 +42,25 @@ def error_text(response: requests.Response) -> str:
         if payload.get(key):
             return str(payload[key])
     return str(payload)[:300]
+
+
+def _number(value: Decimal) -> float:
+    """A Decimal as the JSON number Xero's description asks for. A float's shortest form is the exact decimal
+    text for the amounts the hub sends (cents, below 10^13); a value that would not survive is refused."""
+    number = float(value)
+    if Decimal(repr(number)) != value:
+        raise ValueError(f"{value} cannot be written as an exact JSON number")
+    return number
+
+
+def encode(body: Any) -> bytes:
+    """The JSON of a request body, Decimal amounts as numbers (never strings, never rounded)."""
+    def default(value):
+        if isinstance(value, Decimal):
+            return _number(value)
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    return json.dumps(body, default=default, ensure_ascii=False).encode()
 
 
 class XeroClient:
@@ -108,7 +129,8 @@ class XeroClient:
     def write(self, method: str, resource: str, body: Any, *, idempotency_key: str,
               summarize_errors: bool | None = None) -> dict:
         params = {"summarizeErrors": "false"} if summarize_errors is False else None
-        return self.call(method, resource, json=body, params=params, idempotency_key=idempotency_key)
+        return self.call(method, resource, data=encode(body), params=params, idempotency_key=idempotency_key,
+                         headers={"Content-Type": "application/json"})
 
     def upload(self, resource: str, content: bytes, content_type: str, *, idempotency_key: str) -> dict:
         return self.call("PUT", resource, data=content, headers={"Content-Type": content_type or

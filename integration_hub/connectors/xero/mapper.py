@@ -186,9 +186,9 @@ def document_for(entry: JournalEntry, *, status: str, rates: dict[str, Decimal |
         if line.vat_role == "tax":
             taxes[line.vat_code_id] = taxes.get(line.vat_code_id, ZERO) + amount(line)
             continue
-        item = {"Description": (line.label or "-")[:MAX_DESCRIPTION], "Quantity": "1",
-                "UnitAmount": _text(amount(line)), "LineAmount": _text(amount(line)), "AccountCode": line.account_number,
-                "TaxType": line.vat_code_id or NO_TAX_TYPE, "TaxAmount": "0.00"}
+        item = {"Description": (line.label or "-")[:MAX_DESCRIPTION], "Quantity": Decimal(1),
+                "UnitAmount": _cents(amount(line)), "LineAmount": _cents(amount(line)), "AccountCode": line.account_number,
+                "TaxType": line.vat_code_id or NO_TAX_TYPE, "TaxAmount": ZERO}
         options = [tracking[value] for value in (line.analytic or {}).values() if tracking and value in tracking]
         if options:
             item["Tracking"] = [{"Name": category, "Option": option} for category, option in options[:2]]
@@ -231,6 +231,10 @@ def _doc_amount(line) -> Decimal:
     return line.amount_currency if line.amount_currency is not None else line.debit - line.credit
 
 
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
 def _text(value: Decimal) -> str:
     return format(value.quantize(CENT, rounding=ROUND_HALF_UP), "f")
 
@@ -254,7 +258,7 @@ def _spread_taxes(items: list[dict], bases: dict[str, list[tuple[int, Decimal]]]
             else:
                 share = (vat * line_amount / base_total).quantize(CENT, rounding=ROUND_HALF_UP)
             left -= share
-            items[index]["TaxAmount"] = _text(decimal(items[index]["TaxAmount"]) + share)
+            items[index]["TaxAmount"] = _cents(items[index]["TaxAmount"] + share)
             rate = rates.get(tax_type)
             if rate is not None:
                 xero_own += (line_amount * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
