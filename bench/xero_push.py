@@ -217,6 +217,7 @@ def fewest_calls(made: dict, api_calls: list[dict]) -> dict:
 
 def held_in_xero(sandbox) -> Counter:
     """What the organisation holds from the hub afterwards (read from the sandbox's state: no API call)."""
+    from integration_hub.connectors.xero.mapper import reference_of
     from sandboxes.xero.seed import tenant_id
 
     held: Counter = Counter()
@@ -224,7 +225,7 @@ def held_in_xero(sandbox) -> Counter:
         org = sandbox.state.org(tenant_id(ORGANISATION))
         for endpoint in ("Invoices", "CreditNotes"):
             for document in org.documents[endpoint].values():
-                if "[hub " in (document.get("Reference") or "") and document.get("Status") == "AUTHORISED":
+                if reference_of(document) and document.get("Status") == "AUTHORISED":
                     held[endpoint] += 1
                     held["files"] += len(org.attachments.get((endpoint, document.get(
                         "InvoiceID" if endpoint == "Invoices" else "CreditNoteID")), []))

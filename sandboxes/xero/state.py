@@ -1087,6 +1087,9 @@ class Organisation:
                      "AttentionTo", "Telephone", "DeliveryInstructions"):
             if name in given:
                 record[name] = text_in(given[name])
+        if doc_type in ("ACCPAY", "ACCPAYCREDIT"):
+            # Xero keeps Reference for sales documents only ("ACCREC only"): on a bill it is silently dropped.
+            record["Reference"] = ""
         if record.get("Reference") and len(record["Reference"]) > 255:
             errors.append("Reference must not exceed 255 characters.")
         if "SentToContact" in given and as_bool(given["SentToContact"]) is not None:
@@ -1249,6 +1252,9 @@ class Organisation:
         names = ("LineItemID", "Description", "Quantity", "UnitAmount", "ItemCode", "AccountCode", "TaxType",
                  "DiscountRate", "DiscountAmount", "Tracking", "LineAmount")
         keep = {k: v for k, v in line.items() if k in names}
+        if line.get("Quantity") is None and line.get("UnitAmount") is None and not line.get("AccountCode") \
+                and not line.get("ItemCode"):
+            keep.pop("LineAmount", None)  # a line with only a Description stays one when other fields change
         if line.get("_explicit_tax"):
             keep["TaxAmount"] = line["TaxAmount"]
         return keep

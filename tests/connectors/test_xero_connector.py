@@ -249,3 +249,16 @@ def test_a_contact_another_worker_created_meanwhile_is_used_not_refused(sandbox)
     (made,) = theirs.create_partners([(Partner(id="r1", name="Race Condition Ltd"), "customer")])
     (found,) = mine.create_partners([(Partner(id="r1", name="Race Condition Ltd"), "customer")])
     assert not isinstance(found, Exception) and found.id == made.id
+
+
+def test_a_bill_is_found_again_by_the_tag_in_its_number_since_xero_keeps_no_reference_on_bills(sandbox):
+    connector = connect(sandbox)
+    supplier = connector.find_partners(name="Larkspur Office Supplies Ltd")[0].id
+    bill = entry("t5-1", contact=supplier, account="429", tax_type="INPUT2", number="LOS-778", credit_note=True)
+    bill.kind = "purchase"  # a purchase whose payable is credited: a bill
+    (created,) = connector.create_entries([bill], post=True)
+    assert created.ok, created.error
+    row = connector.client.get(f"Invoices/{created.entry_id}")["Invoices"][0]
+    assert row["Type"] == "ACCPAY" and row["InvoiceNumber"] == "LOS-778 [hub t5-1]" and not row.get("Reference")
+    found = connector.find_entries_by_reference(["t5-1"])
+    assert found["t5-1"].entry_id == created.entry_id and found["t5-1"].state == "posted"

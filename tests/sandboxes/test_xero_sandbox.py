@@ -355,6 +355,19 @@ def test_a_draft_is_updated_in_place_by_id_or_number_and_a_voided_invoice_stays_
     assert again.status_code == 400
 
 
+def test_a_line_with_only_a_description_adds_nothing_and_stays_so_when_the_status_changes(xero):
+    customer = xero.contact("Northwind Studios Ltd")["ContactID"]
+    body = sale(customer, {"Description": "ERP sales order SO-0042"}, line("100.00"), status="DRAFT")
+    created = xero.put("Invoices", {"Invoices": [body]}).json()["Invoices"][0]
+    assert created["Total"] == 120.0
+    text = created["LineItems"][0]
+    assert text["LineAmount"] == 0 and "AccountCode" not in text and "Quantity" not in text
+    approved = xero.post(f"Invoices/{created['InvoiceID']}", {"Invoices": [{"Status": "AUTHORISED"}]})
+    assert approved.status_code == 200  # no account needed on a line without an amount, even once approved
+    after = approved.json()["Invoices"][0]["LineItems"][0]
+    assert after["Description"] == "ERP sales order SO-0042" and "Quantity" not in after and "UnitAmount" not in after
+
+
 def test_attachments_are_uploaded_raw_listed_and_downloaded_and_flag_the_invoice(xero):
     invoice = xero.get("Invoices/INV-0003").json()["Invoices"][0]
     assert invoice["HasAttachments"] is False

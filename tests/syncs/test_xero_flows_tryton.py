@@ -19,6 +19,7 @@ from mappings.services import vat_mapping_set
 from syncs import catalogue
 from syncs.entries import reference_for
 from syncs.models import RunStatus, SyncDocument, SyncError, SyncRun
+from integration_hub.connectors.xero.mapper import reference_of
 from sandboxes.xero.app import start_sandbox
 from sandboxes.xero.seed import tenant_id
 from tenants.services import connection_connector, connection_create
@@ -98,13 +99,14 @@ def xero_documents(sandbox) -> list[dict]:
             if len(found) < 100:
                 break
             page += 1
-    return [row for row in rows if "[hub " in (row.get("Reference") or "")]
+    return [row for row in rows if reference_of(row)]
 
 
 def by_reference(rows: list[dict]) -> dict[str, list[dict]]:
+    """Documents by the hub reference they carry (Reference for sales, the number for bills: Xero's rule)."""
     found: dict[str, list[dict]] = {}
     for row in rows:
-        found.setdefault(row["Reference"].rsplit("[hub ", 1)[1].rstrip("]"), []).append(row)
+        found.setdefault(reference_of(row), []).append(row)
     return found
 
 

@@ -49,7 +49,7 @@ API_URL = "https://api.xero.com"
 DEFAULT_SCOPE = ("offline_access accounting.transactions accounting.contacts accounting.settings "
                  "accounting.attachments")
 BATCH = 50  # documents per call: Xero's advice
-LOOKUP_BATCH = 15  # references per `where` lookup (the query string stays short)
+LOOKUP_BATCH = 10  # references per `where` lookup, two clauses each (the query string stays short)
 OPEN_STATES = ("DRAFT", "SUBMITTED")
 GONE_STATES = ("DELETED", "VOIDED")
 # The third party's side of an entry for a tool that books documents (syncs.entries.DOCUMENT_PARTNER_ACCOUNT).
@@ -558,9 +558,11 @@ class XeroConnector(TargetConnector):
             remaining = [r for r in wanted if r not in found]
             for start in range(0, len(remaining), LOOKUP_BATCH):
                 chunk = remaining[start:start + LOOKUP_BATCH]
-                where = " OR ".join(f'Reference.EndsWith("{mapper.reference_tag(r)}")' for r in chunk)
+                number = "InvoiceNumber" if endpoint == "Invoices" else "CreditNoteNumber"
+                where = " OR ".join(f'{field}.EndsWith("{mapper.reference_tag(r)}")' for r in chunk
+                                    for field in ("Reference", number))  # sales: Reference; purchases: number
                 for row in self.client.all(endpoint, endpoint, where=where):
-                    reference = mapper.reference_from(row.get("Reference"))
+                    reference = mapper.reference_of(row)
                     if reference in chunk and reference not in found and row.get("Status") not in GONE_STATES:
                         found[reference] = self._result(reference, endpoint, row)
         return found

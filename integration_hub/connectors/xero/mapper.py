@@ -25,7 +25,10 @@ from integration_hub.connectors.types import (
     VatCode,
 )
 
-CREDIT_NOTE_PREFIX = "CN:"  # entry ids of credit notes, so one id names the Xero endpoint it lives under
+CREDIT_NOTE_PREFIX = "CN:"
+# Where the hub's tag lives, by document type: Reference is "ACCREC only" / "ACCRECCREDIT only" in Xero.
+TAG_FIELD = {"ACCREC": "Reference", "ACCRECCREDIT": "Reference", "ACCPAY": "InvoiceNumber",
+             "ACCPAYCREDIT": "CreditNoteNumber"}  # entry ids of credit notes, so one id names the Xero endpoint it lives under
 HUB_TAG = re.compile(r"\[hub ([^\]]+)\]\s*$")
 NO_TAX_TYPE = "NONE"
 MAX_REFERENCE = 255
@@ -49,6 +52,12 @@ def reference_field(source_number: str, reference: str) -> str:
 def reference_from(value: str | None) -> str:
     match = HUB_TAG.search(value or "")
     return match.group(1) if match else ""
+
+
+def reference_of(row: dict) -> str:
+    """The hub reference a Xero document carries, wherever its type keeps the tag."""
+    tag_field = TAG_FIELD.get(str(row.get("Type") or ""), "Reference")
+    return reference_from(row.get(tag_field)) or reference_from(row.get("Reference"))
 
 
 def parse_date(value) -> dt.datetime | None:
@@ -207,16 +216,10 @@ def document_for(entry: JournalEntry, *, status: str, rates: dict[str, Decimal |
     body: dict = {"Type": doc_type, "Contact": {"ContactID": partner_line.partner_id}, "Date": xero_date(entry.date),
                   "LineAmountTypes": "Exclusive", "LineItems": items, "Status": status,
                   "CurrencyCode": entry.document_currency or entry.currency}
-    reference = reference_field(entry.source_number, entry.reference)
-    if doc_type == "ACCPAY":
-        body["InvoiceNumber"] = entry.source_number[:255]  # the supplier's number
-        body["Reference"] = reference
-    elif doc_type == "ACCREC":
-        body["Reference"] = reference
-    else:  # credit notes: the number is Xero's (or the supplier's), the reference ours
-        if doc_type == "ACCPAYCREDIT" and entry.source_number:
-            body["CreditNoteNumber"] = entry.source_number[:255]
-        body["Reference"] = reference
+    # Xero keeps Reference on sales documents only: a bill's (or supplier credit note's) tag goes after the
+    # supplier's number, in the number field, which is what Xero shows as a bill's reference.
+    tagged = reference_field(entry.source_number, entry.reference)
+    body[TAG_FIELD[doc_type]] = tagged
     if doc_type in ("ACCREC", "ACCPAY"):
         body["DueDate"] = xero_date(entry.due_date or entry.date)
     endpoint = "Invoices" if doc_type in ("ACCREC", "ACCPAY") else "CreditNotes"
