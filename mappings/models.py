@@ -41,6 +41,19 @@ class UnmappedDimension(models.TextChoices):
 class FlowKind(models.TextChoices):
     INVOICES = "invoices", "Invoices: invoicing tool → accounting"
     MASTER_DATA = "master_data", "Master data: accounting's ledger accounts and contacts → Factorial"
+    DOCUMENTS = "documents", "Documents: ERP's customers, suppliers, products, quotes, orders, invoices and bills → Xero"
+
+
+# The object types of a document flow, each switched on or off per flow (issue 16).
+DOCUMENT_OBJECT_TYPES = [
+    ("customers", "Customers"), ("suppliers", "Suppliers"), ("products", "Products"), ("quote", "Quotes"),
+    ("sales_order", "Sales orders (draft invoices)"), ("invoice", "Invoices (awaiting payment)"),
+    ("purchase_order", "Purchase orders"), ("bill", "Bills"),
+]
+
+
+def all_object_types() -> list[str]:
+    return [key for key, _ in DOCUMENT_OBJECT_TYPES]
 
 
 class Flow(models.Model):
@@ -115,6 +128,16 @@ class Flow(models.Model):
     # master data flows: which classes of the chart are pushed (first digits, e.g. "4567")
     account_classes = models.CharField(max_length=10, blank=True, default="4567",
                                        help_text="Master data flows: the account classes to push (first digits).")
+
+    # document flows (ERP -> Xero): the object types switched on, and what happens to new third parties/products
+    object_types = models.JSONField(default=all_object_types, blank=True,
+                                    help_text="Document flows: the object types synchronised (each a switch).")
+    create_contacts = models.BooleanField(
+        default=True, help_text="Document flows: create the contact in accounting when a new customer or supplier "
+                                "appears (otherwise its documents wait for a link).")
+    create_items = models.BooleanField(
+        default=False, help_text="Document flows: create an item in accounting for a product that is not linked "
+                                 "(otherwise it is reported).")
 
     # where the last complete run stopped reading the source (documents changed since then come next)
     cursor = models.DateTimeField(null=True, blank=True)

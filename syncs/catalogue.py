@@ -334,6 +334,55 @@ CATALOGUE[MASTER_DATA_REJECTED] = ErrorCode(
 )
 
 
+# Document flows (an ERP's documents into Xero, issue 16)
+def _add_document(suffix: str, **kwargs) -> str:
+    code = "ERROR_SYNC_DOCUMENT_" + suffix
+    CATALOGUE[code] = ErrorCode(code=code, **kwargs)
+    return code
+
+
+DOC_CONTACT_NOT_LINKED = _add_document(
+    "CONTACT_NOT_LINKED",
+    title="Customer or supplier not linked to a contact",
+    description="The document's customer or supplier has no contact in the accounting tool: it matched none, and "
+                "the flow does not create contacts (or creating it was refused).",
+    resolution="Link the customer or supplier to a contact on the flow's Links page (or switch on “create contacts” "
+               "in the flow's settings), then retry the document.",
+)
+DOC_ITEM_NOT_LINKED = _add_document(
+    "ITEM_NOT_LINKED",
+    title="Product not linked to an item",
+    description="The ERP's product has no item in the accounting tool with its code, and the flow does not create "
+                "items. Its lines still go, on their account, without an item.",
+    resolution="Link the product to an item on the flow's Links page (several products may share one), or switch on "
+               "“create items” in the flow's settings; then retry.",
+)
+DOC_TAX_NOT_MAPPED = _add_document(
+    "TAX_NOT_MAPPED",
+    title="ERP tax not mapped to a tax rate",
+    description="A line of the document carries a tax of the ERP that is mapped to no tax rate of the accounting "
+                "tool (sales or purchases).",
+    resolution="Map the tax in the flow's VAT steps, then retry the document.",
+    step="sale_vat",
+)
+DOC_LOCKED = _add_document(
+    "LOCKED",
+    title="Document locked in accounting",
+    description="The document changed in the ERP after it was sent, but the accounting tool no longer lets its copy "
+                "change (approved, paid, accepted, billed or deleted there). The hub never sends a second copy.",
+    resolution="Make the change in the accounting tool by hand (or void and let the hub send it again after "
+               "removing the link), then mark this error resolved.",
+    retry_automatically=False,
+)
+DOC_REJECTED = _add_document(
+    "REJECTED",
+    title="Accounting tool refused the document",
+    description="The accounting tool refused the document or the item; its own message is shown below.",
+    resolution="Read the tool's message (an account, a tax rate, a contact or a currency it names), fix it there or "
+               "in the flow's settings, then retry.",
+)
+
+
 def get(code: str) -> ErrorCode:
     return CATALOGUE.get(code) or ErrorCode(code=code, title=code, description="Unknown error code.",
                                             resolution="Contact support with the invoice number.")

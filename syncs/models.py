@@ -98,7 +98,7 @@ class SyncDocument(models.Model):
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="documents")
     source_id = models.CharField(max_length=128)
     source_number = models.CharField(max_length=128, blank=True, default="")
-    kind = models.CharField(max_length=10, default="sale")
+    kind = models.CharField(max_length=20, default="sale")  # sale | purchase; document flows: quote, sales_order...
     is_credit_note = models.BooleanField(default=False)
     partner_name = models.CharField(max_length=200, blank=True, default="")
     issue_date = models.DateField(null=True, blank=True)
@@ -202,6 +202,28 @@ class SyncError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} on {self.document}"
+
+
+class ProductLink(models.Model):
+    """A product of the ERP and the item it is booked as in accounting (several products may share one item)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="product_links")
+    source = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    source_product_id = models.CharField(max_length=128)
+    target_item_id = models.CharField(max_length=128, blank=True, default="")
+    target_item_code = models.CharField(max_length=60)
+    name = models.CharField(max_length=200, blank=True, default="")
+    matched_by = models.CharField(max_length=30, blank=True, default="", help_text="code | created | person")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target", "source_product_id"], name="one_link_per_source_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.target_item_code}"
 
 
 class PartnerLink(models.Model):

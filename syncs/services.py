@@ -20,6 +20,7 @@ from mappings.models import Flow, FlowKind
 from mappings.services import flow_check_ready
 from syncs.engine import Engine, RunAborted, connection_failed, worker_identity
 from syncs import overlap
+from syncs.documents import DocumentEngine
 from syncs.masterdata import MasterDataEngine
 from syncs.models import (
     ACTIVE_RUN_STATUSES,
@@ -164,7 +165,8 @@ def _execute_claimed(run: SyncRun, pulse: "_Pulse", *, progress, since) -> SyncR
                    f"“{waiting.name}” needs to be connected again by an owner; nothing was attempted.")
         return run
     try:
-        engine_class = MasterDataEngine if flow.kind == FlowKind.MASTER_DATA else Engine
+        engine_class = {FlowKind.MASTER_DATA: MasterDataEngine, FlowKind.DOCUMENTS: DocumentEngine}.get(
+            flow.kind, Engine)
         engine = engine_class(flow, run=run, progress=progress)
         pulse.attach(engine)
         engine.execute(document_ids=run.document_ids or None, since=since)

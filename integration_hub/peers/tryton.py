@@ -55,13 +55,19 @@ import urllib.request
 import weakref
 from pathlib import Path
 
-__all__ = ["TrytonPeer", "TrytonPeerError", "ensure_template", "detect_backend", "cache_dir"]
+__all__ = ["TrytonPeer", "TrytonPeerError", "ensure_template", "detect_backend", "cache_dir",
+           "TEMPLATE_KINDS"]
 
 #: Modules activated in the template (dependencies are activated too).
 MODULES = ["account", "account_invoice", "party", "company", "currency",
            "account_fr", "account_eu", "party_siret", "analytic_account", "analytic_invoice"]
 #: Optional modules: skipped when their package is not installed.
 OPTIONAL_MODULES = {"account_eu"}
+#: The ERP company (second template, built on first use): the invoicing company plus products,
+#: stock, sales and purchases.  Its key is its own, so the invoicing template is untouched.
+ERP_MODULES = MODULES + ["product", "stock", "sale", "purchase"]
+#: Template kinds a database can be cloned from, and their modules.
+TEMPLATE_KINDS = {"invoicing": MODULES, "erp": ERP_MODULES}
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "hub-tryton-admin"
@@ -81,6 +87,8 @@ RESULT_MARKER = "HUB_TRYTON_SETUP_RESULT="
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _SETUP_FILE = Path(__file__).resolve().with_name("tryton_setup.py")
+#: ERP setup actions (seed_erp, erp_*) live apart, so that editing them changes no template key.
+_ERP_SETUP_MODULE = "integration_hub.peers.tryton_erp_setup"
 
 
 class TrytonPeerError(RuntimeError):
@@ -125,13 +133,37 @@ def _installed_versions() -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
-def template_modules() -> list[str]:
+def _template_versions(modules: list[str]) -> dict[str, str]:
+    """Versions of the packages a template is made of: trytond, proteus, python-sql and the
+    modules with their Tryton requirements.  Other installed Tryton packages (the ERP modules,
+    for an invoicing template) do not change its key."""
+    installed = _installed_versions()
+    wanted = {"trytond", "proteus", "python_sql"}
+    todo = [f"trytond_{module}" for module in modules]
+    while todo:
+        name = todo.pop()
+        if name in wanted or name not in installed:
+            continue
+        wanted.add(name)
+        for requirement in importlib.metadata.requires(name) or []:
+            if ";" in requirement and "extra" in requirement.split(";", 1)[1]:
+                continue
+            dep = re.split(r"[<>=!~ \[;(]", requirement, maxsplit=1)[0]
+            dep = dep.strip().lower().replace("-", "_")
+            if dep.startswith("trytond_"):
+                todo.append(dep)
+    return {name: version for name, version in installed.items() if name in wanted}
+
+
+def template_modules(kind: str = "invoicing") -> list[str]:
     versions = _installed_versions()
     if "trytond" not in versions:
         raise TrytonPeerError(
             f"trytond is not installed for {sys.executable}; install the tryton extra")
+    if kind not in TEMPLATE_KINDS:
+        raise ValueError(f"unknown Tryton template kind {kind!r}")
     modules = []
-    for module in MODULES:
+    for module in TEMPLATE_KINDS[kind]:
         if f"trytond_{module}" in versions:
             modules.append(module)
         elif module not in OPTIONAL_MODULES:
@@ -140,18 +172,21 @@ def template_modules() -> list[str]:
     return modules
 
 
-def template_key() -> str:
+def template_key(kind: str = "invoicing") -> str:
     today = _dt.date.today()
+    modules = template_modules(kind)
     payload = {
         # A test that builds its own template sets a salt, so it never touches the shared one.
         "salt": os.environ.get("HUB_TRYTON_TEMPLATE_SALT", ""),
         "format": TEMPLATE_FORMAT,
-        "versions": _installed_versions(),
-        "modules": template_modules(),
+        "versions": _template_versions(modules),
+        "modules": modules,
         "setup": hashlib.sha256(_SETUP_FILE.read_bytes()).hexdigest(),
         "years": [today.year - 2, today.year + 1],
         "admin": [ADMIN_USER, ADMIN_PASSWORD, ADMIN_EMAIL, DEFAULT_COMPANY_NAME],
     }
+    if kind != "invoicing":  # the invoicing payload (and key) stays what it always was
+        payload["kind"] = kind
     raw = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(raw).hexdigest()[:12]
 
@@ -399,8 +434,12 @@ def _run_logged(cmd: list[str], log_path: Path, *, env: dict, timeout: float,
 
 def run_setup_action(config_path: Path, database: str, action: str, kwargs: dict, *,
                      log_path: Path | None = None, timeout: float = 900) -> dict:
-    """Run ``tryton_setup`` in a subprocess and return the JSON it printed."""
-    cmd = [sys.executable, "-m", "integration_hub.peers.tryton_setup",
+    """Run ``tryton_setup`` (``tryton_erp_setup`` for ``seed_erp`` and ``erp_*``) in a
+    subprocess and return the JSON it printed."""
+    module = "integration_hub.peers.tryton_setup"
+    if action == "seed_erp" or action.startswith("erp_"):
+        module = _ERP_SETUP_MODULE
+    cmd = [sys.executable, "-m", module,
            "--config", str(config_path), "--database", database, action,
            "--kwargs", json.dumps(kwargs, default=str)]
     try:
@@ -494,15 +533,19 @@ def _prune_old_templates(backend: str, keep: str) -> None:
             continue
 
 
-def ensure_template(backend: str) -> str:
-    """Build the template database once (per key) and return its name."""
-    cache = cache_dir()
-    key = template_key()
-    name = f"{TEMPLATE_PREFIX}{key}"
+def template_name(kind: str = "invoicing") -> str:
+    """``hub_tryton_tpl_<key>`` (invoicing) or ``hub_tryton_tpl_<kind>_<key>``."""
+    key = template_key(kind)
+    return f"{TEMPLATE_PREFIX}{key}" if kind == "invoicing" else f"{TEMPLATE_PREFIX}{kind}_{key}"
+
+
+def ensure_template(backend: str, kind: str = "invoicing") -> str:
+    """Build the template database of ``kind`` once (per key) and return its name."""
+    name = template_name(kind)
     if not template_exists(backend, name):
         with _template_lock(backend, name):
             if not template_exists(backend, name):
-                _build_template(backend, name, key)
+                _build_template(backend, name, kind)
     _mark_template_used(backend, name)
     with contextlib.suppress(Exception):
         _prune_old_templates(backend, keep=name)
@@ -533,7 +576,7 @@ def _drop_abandoned_builds(backend: str, name: str) -> list[str]:
     return dropped
 
 
-def _build_template(backend: str, name: str, key: str) -> None:
+def _build_template(backend: str, name: str, kind: str = "invoicing") -> None:
     cache = cache_dir()
     tmp_name = f"{name}_build_{os.getpid()}"
     log_path = cache / f"{name}.{backend}.build.log"
@@ -542,12 +585,13 @@ def _build_template(backend: str, name: str, key: str) -> None:
     _drop_abandoned_builds(backend, name)
     build_lock = _pg_advisory_lock(tmp_name) if backend == "postgresql" else contextlib.nullcontext()
     with build_lock:
-        _build_template_as(backend, name, tmp_name, log_path)
+        _build_template_as(backend, name, tmp_name, log_path, kind)
     with open(log_path, "a") as log:
         log.write(f"template {name} ready in {time.monotonic() - started:.1f} s\n")
 
 
-def _build_template_as(backend: str, name: str, tmp_name: str, log_path: Path) -> None:
+def _build_template_as(backend: str, name: str, tmp_name: str, log_path: Path,
+                       kind: str = "invoicing") -> None:
     cache = cache_dir()
     with tempfile.TemporaryDirectory(prefix="hub-tryton-build-") as tmp:
         tmp_dir = Path(tmp)
@@ -564,7 +608,7 @@ def _build_template_as(backend: str, name: str, tmp_name: str, log_path: Path) -
             _run_logged(
                 [sys.executable, "-m", "trytond.cli.admin", "-c", str(config_path),
                  "-d", tmp_name, "--all", "--email", ADMIN_EMAIL,
-                 "-u", *template_modules(), "--activate-dependencies"],
+                 "-u", *template_modules(kind), "--activate-dependencies"],
                 log_path, env=_clean_env({"TRYTONPASSFILE": str(pass_file)}), timeout=1800,
                 what="trytond-admin (module activation)")
             today = _dt.date.today()
@@ -622,6 +666,8 @@ class TrytonPeer:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.template = template
+        #: Templates by kind; the ERP one is found (or built) on the first ERP database.
+        self.templates = {"invoicing": template}
         self.keep_databases = keep_databases
         self.sqlite_dir = self.workdir / "databases"
         self.config_path = self.workdir / "trytond.conf"
@@ -643,7 +689,7 @@ class TrytonPeer:
         else SQLite), ``postgresql`` or ``sqlite``.  ``keep_databases``: do not drop the
         databases created through this peer on ``stop()``.
         """
-        workdir = Path(workdir)
+        workdir = Path(workdir).resolve()  # trytond runs in it: a relative config path would not resolve
         workdir.mkdir(parents=True, exist_ok=True)
         backend = detect_backend(backend)
         t0 = time.monotonic()
@@ -753,23 +799,33 @@ class TrytonPeer:
             raise ValueError(f"invalid Tryton database name {name!r}")
         return name
 
-    def create_database(self, name: str, *, company_name: str = DEFAULT_COMPANY_NAME) -> str:
-        """A fresh database cloned from the template; returns its name.
+    def create_database(self, name: str, *, company_name: str = DEFAULT_COMPANY_NAME,
+                        kind: str = "invoicing") -> str:
+        """A fresh database cloned from the template of ``kind``; returns its name.
 
+        ``kind``: ``invoicing`` (accounting and invoices) or ``erp`` (plus products, stock,
+        sales and purchases; its template is built on first use, ~1-2 min, then cached).
         Names are prefixed with ``hub_tryton_`` when they do not start with it (a guard on
         shared PostgreSQL servers).  A database of the same name is dropped first; do not
         reuse a name while the server runs: trytond keeps per-database caches in memory.
         """
         name = self._check_name(name)
+        if kind not in self.templates:
+            if kind not in TEMPLATE_KINDS:
+                raise ValueError(f"unknown Tryton template kind {kind!r}")
+            built = time.monotonic()
+            self.templates[kind] = ensure_template(self.backend, kind)
+            self.timings[f"template:{kind}"] = time.monotonic() - built
+        template = self.templates[kind]
         started = time.monotonic()
         self.drop_database(name)
-        with _template_lock(self.backend, self.template, shared=True):
+        with _template_lock(self.backend, template, shared=True):
             if self.backend == "postgresql":
-                self._pg_clone(name)
+                self._pg_clone(name, template)
             else:
                 target = self.sqlite_dir / f"{name}.sqlite"
                 partial = self.sqlite_dir / f".{name}.sqlite.partial"
-                shutil.copyfile(cache_dir() / f"{self.template}.sqlite", partial)
+                shutil.copyfile(cache_dir() / f"{template}.sqlite", partial)
                 os.replace(partial, target)
         self.databases.append(name)
         if company_name != DEFAULT_COMPANY_NAME:
@@ -832,19 +888,20 @@ class TrytonPeer:
             raise TrytonPeerError(f"{method} on {database}: {payload['error']}")
         return payload.get("result")
 
-    def _pg_clone(self, name: str) -> None:
-        ident, tpl = _pg_quote_ident(name), _pg_quote_ident(self.template)
+    def _pg_clone(self, name: str, template: str | None = None) -> None:
+        template = template or self.template
+        ident, tpl = _pg_quote_ident(name), _pg_quote_ident(template)
         for attempt in range(20):
             try:
                 pg_execute([
                     ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = %s AND pid <> pg_backend_pid()", (self.template,)),
+                     "WHERE datname = %s AND pid <> pg_backend_pid()", (template,)),
                     f"CREATE DATABASE {ident} TEMPLATE {tpl}",
                 ])
                 return
             except Exception as exc:  # "source database ... is being accessed by other users"
                 if "being accessed" not in str(exc) or attempt == 19:
-                    raise TrytonPeerError(f"cannot clone {self.template} into {name}: {exc}") \
+                    raise TrytonPeerError(f"cannot clone {template} into {name}: {exc}") \
                         from exc
                 time.sleep(0.5)
 
