@@ -27,13 +27,13 @@ from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.types import Partner
 from mappings.models import Flow, VatMapping
 from syncs import catalogue
-from syncs.engine import LISTING_MARGIN, Counts, RunAborted, SideTagged, chunked, open_connector
+from syncs.engine import LISTING_MARGIN, Counts, RunAborted, SideTagged, chunked, default_batch_size, open_connector
 from syncs.entries import DocumentProblem, rate_key
-from syncs.models import DocumentOutcome, DocumentStatus, PartnerLink, ProductLink, SyncDocument, SyncRun
+from syncs.models import (DocumentOutcome, DocumentStatus, ErrorStatus, PartnerLink, ProductLink, SyncDocument,
+                          SyncError, SyncRun)
 from syncs.recording import close_errors, open_errors, save_outcomes
 
 logger = logging.getLogger(__name__)
-BATCH = 50
 ORDER = (ErpKind.QUOTE, ErpKind.SALES_ORDER, ErpKind.INVOICE, ErpKind.PURCHASE_ORDER, ErpKind.BILL)
 WORDS = {ErpKind.QUOTE: "quote", ErpKind.SALES_ORDER: "sales order", ErpKind.INVOICE: "invoice",
          ErpKind.PURCHASE_ORDER: "purchase order", ErpKind.BILL: "bill"}
@@ -87,6 +87,7 @@ class DocumentEngine:
         self.enabled = set(flow.object_types or [])
         self._contacts: dict[str, str] = {}  # ERP party id -> Xero contact id
         self._items: dict[str, str] = {}  # ERP product id -> Xero item code
+        self._done: set[str] = set()  # documents the retry pass handled, skipped when the listing meets them
         self._xero_items: dict[str, str] | None = None  # item code (casefolded) -> code as Xero writes it
         self._taxes = {(m.kind, m.source_tax_id): m.target_vat_code_id for m in VatMapping.objects.filter(flow=flow)}
         self._rates = {(m.kind, rate_key(m.source_rate)): m.target_vat_code_id
@@ -109,14 +110,42 @@ class DocumentEngine:
             self._link_parties(parties)
             if "products" in self.enabled:
                 self._link_products(list(self.erp.list_products(since)))
+            size = default_batch_size()  # HUB_SYNC_BATCH_SIZE, as for invoice flows (Xero takes 50 a call)
+            self._retry(document_ids, size)
+            if document_ids:  # a retry run: those documents only, the cursor stays where it is
+                return []
             for kind in ORDER:
                 if kind.value in self.enabled:
-                    for batch in chunked(self.erp.list_documents(kind, since), BATCH):
+                    listed = (d for d in self.erp.list_documents(kind, since) if d.key not in self._done)
+                    for batch in chunked(listed, size):
                         self._documents(kind, batch)
             self.cursor_after = started
         finally:
             self.close()
         return []
+
+    def _retry(self, document_ids, size: int) -> None:
+        """Documents in error (or left pending by an interrupted run) are read again from the ERP and sent, even when
+        they did not change: what was wrong may have been fixed in the hub (a link, a tax mapping) or in Xero.
+        Documents whose open error waits for a person (catalogue: not retried automatically) are left alone unless
+        a person asks for them (`document_ids`)."""
+        docs = SyncDocument.objects.filter(flow=self.flow, status__in=[DocumentStatus.ERROR, DocumentStatus.PENDING])
+        if document_ids:
+            docs = docs.filter(pk__in=list(document_ids))
+        else:
+            manual_only = [code for code, entry in catalogue.CATALOGUE.items() if not entry.retry_automatically]
+            docs = docs.exclude(pk__in=SyncError.objects.filter(flow=self.flow, status=ErrorStatus.OPEN,
+                                                                 code__in=manual_only).values("document_id"))
+        wanted: dict[str, list[str]] = {}
+        for source_id in docs.values_list("source_id", flat=True):
+            kind, _, erp_id = source_id.partition(":")
+            if kind in self.enabled and kind in {k.value for k in ORDER}:
+                wanted.setdefault(kind, []).append(erp_id)
+        for kind in ORDER:
+            found = [d for d in (self.erp.get_document(kind, i) for i in wanted.get(kind.value, [])) if d is not None]
+            for batch in chunked(found, size):
+                self._documents(kind, batch)
+                self._done |= {d.key for d in batch}
 
     def _load_links(self) -> None:
         flow = self.flow
@@ -307,14 +336,17 @@ class DocumentEngine:
                 number_text=number_line(document),
                 supplier_number=document.reference if document.kind is ErpKind.BILL else "")))
         if sendable:
+            self._recover(kind, sendable)  # before the write-ahead, which marks every document of the batch
             self._write_ahead(kind, [document for document, _ in sendable])
-            self._recover(kind, sendable)
             saved = self._save(kind, [out for _, out in sendable])
             for (document, _), outcome in zip(sendable, saved):
                 results.append((document, outcome, None) if outcome.ok else
                                (document, None, self._refusal(document, outcome.error)))
-        self._record(kind, results)
+        # Numbers written back before the results are recorded: a run killed in between sends the documents again,
+        # finds them unchanged and writes back what is missing (a line already there is not added twice); the other
+        # way round, a document recorded as sent is skipped and its number would never reach the ERP.
         self._write_back(kind, [(d, o) for d, o, p in results if p is None and o is not None])
+        self._record(kind, results)
         self._heartbeat()
 
     def _save(self, kind: ErpKind, docs):
@@ -361,11 +393,12 @@ class DocumentEngine:
             doc.save()
 
     def _recover(self, kind: ErpKind, sendable: list) -> None:
-        """Documents an interrupted run may have sent (sent before, no Xero id recorded): found by their tag in
-        Xero, and updated in place."""
+        """Documents an interrupted run may have sent (written ahead by an earlier attempt, no Xero id recorded):
+        found by their tag in Xero, and updated in place. Called before this attempt's write-ahead. A document
+        written ahead for the first time has no `last_run` yet, so that cannot be the sign of an earlier attempt."""
         pending = {d.source_id: d for d in SyncDocument.objects.filter(
             flow=self.flow, source_id__in=[document.key for document, _ in sendable], target_entry_id="")
-            .exclude(last_run=None)}
+            .exclude(pending_version="")}
         lost = [out for document, out in sendable if document.key in pending and not out.existing_id]
         if not lost:
             return

@@ -180,3 +180,91 @@ def document_detail(request, tenant, pk):
         "tenant": tenant, "document": document, "history": history, "errors": errors,
         "links": selectors.document_links(document),
         "can_run": policy.may(request.user, "syncs.retry_syncdocument", tenant)})
+
+
+# --- the Links page of a document flow (syncs/links.py) ----------------------------------------
+LINKS_PERMISSION = "syncs.change_partnerlink"
+
+
+def _document_flow(request, tenant, pk):
+    """A document flow of the tenant; any other flow looks missing, as another tenant's does."""
+    from django.http import Http404
+
+    flow = selectors.access_flow(request.user, tenant, pk)
+    if flow.kind != FlowKind.DOCUMENTS:
+        raise Http404("No such flow.")
+    return flow
+
+
+@tenant_view()
+def flow_links(request, tenant, pk):
+    from syncs import links
+
+    flow = _document_flow(request, tenant, pk)
+    overview, problem = None, ""
+    try:
+        overview = links.links_overview(flow)
+    except links.LinkError as exc:
+        problem = str(exc)
+    waiting = catalogue.get(catalogue.DOC_CONTACT_NOT_LINKED)
+    return render(request, "syncs/flow_links.html", {
+        "tenant": tenant, "flow": flow, "overview": overview, "problem": problem,
+        "can_change": policy.may(request.user, LINKS_PERMISSION, flow), "waiting_code": waiting})
+
+
+def _links_redirect(tenant, flow, anchor=""):
+    from django.urls import reverse
+
+    return redirect(reverse("flow_links", args=[tenant.slug, flow.pk]) + anchor)
+
+
+@tenant_view(LINKS_PERMISSION)
+@require_POST
+def flow_link_party(request, tenant, pk):
+    from syncs import links
+
+    flow = _document_flow(request, tenant, pk)
+    party_id = request.POST.get("party", "")
+    try:
+        link = links.set_partner_link(flow, party_id, request.POST.get("contact", ""))
+    except links.LinkError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"“{link.name}” is linked to the chosen Xero contact." if link else
+                         "The link was removed: the flow's own rules link this party again when it next sends one "
+                         "of its documents.")
+    return _links_redirect(tenant, flow, "#parties")
+
+
+@tenant_view(LINKS_PERMISSION)
+@require_POST
+def flow_link_product(request, tenant, pk):
+    from syncs import links
+
+    flow = _document_flow(request, tenant, pk)
+    try:
+        link = links.set_product_link(flow, request.POST.get("product", ""), request.POST.get("item", ""))
+    except links.LinkError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"“{link.name}” is linked to the Xero item {link.target_item_code}." if link else
+                         "The link was removed: the flow's own rules (same code, or a new item) apply again.")
+    return _links_redirect(tenant, flow, "#products")
+
+
+@tenant_view(LINKS_PERMISSION)
+@require_POST
+def flow_links_import(request, tenant, pk):
+    from syncs import links
+
+    flow = _document_flow(request, tenant, pk)
+    try:
+        result = links.import_contacts(flow)
+    except links.LinkError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Import of Xero's contacts: {len(result.created)} party(ies) created in the ERP, "
+                                  f"{len(result.linked)} linked to a party the ERP already had.")
+        for reason in result.refused[:20]:
+            messages.warning(request, reason)
+    return _links_redirect(tenant, flow, "#parties")

@@ -77,6 +77,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "syncs.view_syncerror": READERS,
     "syncs.retry_syncerror": DESK | {SUPPORT},
     "syncs.resolve_syncerror": DESK,  # resolve or ignore, with a note
+    # a document flow's links (ERP party -> Xero contact, product -> item) and the import of Xero's contacts
+    "syncs.change_partnerlink": DESK,
 }
 
 #: How each model reaches its tenant.
