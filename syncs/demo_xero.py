@@ -32,24 +32,21 @@ EXTRA_RATES = [("10", "10% (VAT on Income, FR)", "OUTPUT"), ("5.5", "5.5% (VAT o
 WRONG_RATE = "2.1"  # mapped to a purchase tax rate on purpose: Xero refuses those sales invoices
 
 
-def _consent(sandbox: str, redirect_uri: str) -> dict:
-    """The consent a person gives on the sandbox's page, for one organisation, and the code exchanged."""
-    client_id, secret = settings.HUB_XERO_CLIENT_ID, settings.HUB_XERO_CLIENT_SECRET
-    page = requests.get(f"{sandbox}/identity/connect/authorize", timeout=10, params={
-        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-        "scope": settings.HUB_XERO_SCOPE, "state": "demo"})
-    page.raise_for_status()
+def sandbox_consent(sandbox: str, redirect_uri: str, organisation: str, state: str = "demo") -> dict:
+    """A person's consent on the sandbox's page for one organisation, and the code exchanged for tokens (as the
+    hub's OAuth callback would store them)."""
     from sandboxes.xero.seed import tenant_id
 
-    chosen = [tenant_id(ORGANISATION)]
-    form = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-            "scope": settings.HUB_XERO_SCOPE, "state": "demo", "decision": "allow", "tenant_choice": "1",
-            **{f"tenant_{t}": "on" for t in chosen}}
+    client_id, secret, scope = settings.HUB_XERO_CLIENT_ID, settings.HUB_XERO_CLIENT_SECRET, settings.HUB_XERO_SCOPE
+    ask = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
+           "state": state}
+    requests.get(f"{sandbox}/identity/connect/authorize", params=ask, timeout=10).raise_for_status()
+    form = {**ask, "decision": "allow", "tenant_choice": "1", f"tenant_{tenant_id(organisation)}": "on"}
     answer = requests.post(f"{sandbox}/identity/connect/authorize", data=form, allow_redirects=False, timeout=10)
     code = urllib.parse.parse_qs(urllib.parse.urlsplit(answer.headers.get("Location", "")).query).get("code", [""])[0]
     if not code:
         raise RuntimeError(f"the Xero sandbox gave no authorisation code ({answer.status_code})")
-    token = requests.post(f"{sandbox}/connect/token", timeout=10, auth=(client_id, secret), data={
+    token = requests.post(f"{sandbox}/connect/token", auth=(client_id, secret), timeout=10, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
     token.raise_for_status()
     values = token.json()
@@ -85,7 +82,7 @@ def seed_xero_demo(*, base_url: str, invoicing: Connection, owner, out=print) ->
         out(f"Note: HUB_XERO_API_URL is {settings.HUB_XERO_API_URL}, not this web app's sandbox ({sandbox}); "
             "the Xero demo is left out.")
         return None
-    tokens = _consent(sandbox, base_url.rstrip("/") + "/oauth/callback/")
+    tokens = sandbox_consent(sandbox, base_url.rstrip("/") + "/oauth/callback/", ORGANISATION)
     with transaction.atomic():
         tenant = Tenant.objects.filter(slug=TENANT_SLUG).first() or tenant_create(
             name="Harbour Trading (Xero demo)", slug=TENANT_SLUG, country="FR", base_currency="EUR")

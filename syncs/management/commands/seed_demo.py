@@ -12,7 +12,8 @@ def print_banner(command, logins) -> None:
     for text in (line, "  Demo ready. Open http://127.0.0.1:8000/ and log in with",
                  f"    user:     {logins.username}", f"    password: {logins.password}",
                  f"  Tenants: {logins.tenant.name} (owner), {logins.other_tenant.name} (accountant),",
-                 "           Harbour Trading (Xero demo) (owner; set up once the web app answers)", line):
+                 "           Harbour Trading (Xero demo) (owner; set up once the web app answers)",
+                 "           Atelier Mécanique (ERP → Xero demo) (owner; ERP documents into Xero, likewise)", line):
         command.stdout.write(success(text))
 
 

@@ -35,7 +35,7 @@ class Command(BaseCommand):
             logins = seed_tenants(password=demo_password())
             seed_demo_flow(logins.tenant, peer, out=self.stdout.write)
             print_banner(self, logins)
-            self.after_start = lambda: self.seed_after_start(logins.tenant, addr)
+            self.after_start = lambda: self.seed_after_start(logins.tenant, addr, peer)
         try:
             self.serve(manage, addr, no_worker)
         finally:
@@ -44,8 +44,8 @@ class Command(BaseCommand):
 
     after_start = None
 
-    def seed_after_start(self, tenant, addr: str) -> None:
-        """The demo's Factorial sandbox lives in the web app: its flows are set up once it answers."""
+    def seed_after_start(self, tenant, addr: str, peer=None) -> None:
+        """The demo's Factorial and Xero sandboxes live in the web app: their flows are set up once it answers."""
         import requests
 
         from syncs.demo import seed_factorial_demo
@@ -74,6 +74,16 @@ class Command(BaseCommand):
                 seed_xero_demo(base_url=base, invoicing=invoicing.source, owner=owner, out=self.stdout.write)
         except Exception as exc:  # noqa: BLE001 - the rest of the demo keeps running
             self.stderr.write(f"The Xero part of the demo could not be set up: {exc}")
+        try:
+            from django.contrib.auth import get_user_model
+
+            from syncs.demo_erp import seed_erp_demo
+
+            owner = get_user_model().objects.filter(username="demo").first()
+            if peer is not None and owner is not None:
+                seed_erp_demo(base_url=base, peer=peer, owner=owner, out=self.stdout.write)
+        except Exception as exc:  # noqa: BLE001 - the rest of the demo keeps running
+            self.stderr.write(f"The manufacturing (ERP → Xero) part of the demo could not be set up: {exc}")
 
     def serve(self, manage: str, addr: str, no_worker: bool) -> None:
         commands = [("web", [sys.executable, manage, "runserver", addr, "--noreload"])]
