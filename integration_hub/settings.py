@@ -235,6 +235,10 @@ HUB_PROVIDERS = env.list(
     ],
 )
 HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
+# Document flows (ERP -> Xero): after its pass a run keeps reading the ERP's changes every POLL seconds for FOLLOW
+# seconds, so that a document reaches Xero within seconds rather than at the next scheduled run.
+HUB_DOCUMENT_FOLLOW_SECONDS = env.float("HUB_DOCUMENT_FOLLOW_SECONDS", default=240.0)
+HUB_DOCUMENT_POLL_SECONDS = env.float("HUB_DOCUMENT_POLL_SECONDS", default=5.0)
 # A batch whose answer was lost (or a temporary error) is settled by asking the target for its references, then
 # what is missing is sent again: this many times, pausing HUB_SYNC_RETRY_PAUSE seconds (doubling) in between.
 HUB_SYNC_WRITE_RETRIES = env.int("HUB_SYNC_WRITE_RETRIES", default=3)

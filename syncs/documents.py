@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import time
 from decimal import Decimal
+
+from django.conf import settings
 
 from django.db import transaction
 from django.utils import timezone
@@ -29,8 +33,8 @@ from mappings.models import Flow, VatMapping
 from syncs import catalogue
 from syncs.engine import LISTING_MARGIN, Counts, RunAborted, SideTagged, chunked, default_batch_size, open_connector
 from syncs.entries import DocumentProblem, rate_key
-from syncs.models import (DocumentOutcome, DocumentStatus, ErrorStatus, PartnerLink, ProductLink, SyncDocument,
-                          SyncError, SyncRun)
+from syncs.models import (DocumentOutcome, DocumentStatus, ErrorStatus, PartnerLink, ProductLink, RunStatus,
+                          SyncDocument, SyncError, SyncRun)
 from syncs.recording import close_errors, open_errors, save_outcomes
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,21 @@ XERO_WORDS = {ErpKind.QUOTE: "quote", ErpKind.SALES_ORDER: "invoice", ErpKind.IN
 
 PREFIX = {ErpKind.QUOTE: "q", ErpKind.SALES_ORDER: "so", ErpKind.INVOICE: "inv", ErpKind.PURCHASE_ORDER: "po",
           ErpKind.BILL: "bill"}
+
+
+def _setting(name: str, default: float) -> float:
+    value = getattr(settings, name, None)
+    return float(value if value is not None else os.environ.get(name, default))
+
+
+def follow_seconds() -> float:
+    """How long a run of a document flow keeps following the ERP after its pass (HUB_DOCUMENT_FOLLOW_SECONDS)."""
+    return _setting("HUB_DOCUMENT_FOLLOW_SECONDS", 240)
+
+
+def poll_seconds() -> float:
+    """How often a following run reads the ERP's changes (HUB_DOCUMENT_POLL_SECONDS)."""
+    return max(0.5, _setting("HUB_DOCUMENT_POLL_SECONDS", 5))
 
 
 def document_reference(flow: Flow, document: ErpDocument) -> str:
@@ -88,6 +107,7 @@ class DocumentEngine:
         self._contacts: dict[str, str] = {}  # ERP party id -> Xero contact id
         self._items: dict[str, str] = {}  # ERP product id -> Xero item code
         self._done: set[str] = set()  # documents the retry pass handled, skipped when the listing meets them
+        self._handled: dict[str, str] = {}  # document key -> version this run sent or skipped (follow passes)
         self._xero_items: dict[str, str] | None = None  # item code (casefolded) -> code as Xero writes it
         self._taxes = {(m.kind, m.source_tax_id): m.target_vat_code_id for m in VatMapping.objects.filter(flow=flow)}
         self._rates = {(m.kind, rate_key(m.source_rate)): m.target_vat_code_id
@@ -106,23 +126,78 @@ class DocumentEngine:
         since = since or (self.flow.cursor - LISTING_MARGIN if self.flow.cursor else None)
         try:
             self._load_links()
-            parties = list(self.erp.list_parties(since))
-            self._link_parties(parties)
-            if "products" in self.enabled:
-                self._link_products(list(self.erp.list_products(since)))
             size = default_batch_size()  # HUB_SYNC_BATCH_SIZE, as for invoice flows (Xero takes 50 a call)
+            self._links(since)
             self._retry(document_ids, size)
             if document_ids:  # a retry run: those documents only, the cursor stays where it is
                 return []
-            for kind in ORDER:
-                if kind.value in self.enabled:
-                    listed = (d for d in self.erp.list_documents(kind, since) if d.key not in self._done)
-                    for batch in chunked(listed, size):
-                        self._documents(kind, batch)
+            self._pass(since, size)
             self.cursor_after = started
+            self._follow(size)
         finally:
             self.close()
         return []
+
+    def _links(self, since) -> None:
+        parties = list(self.erp.list_parties(since))
+        self._link_parties(parties)
+        if "products" in self.enabled:
+            self._link_products(list(self.erp.list_products(since)))
+
+    def _pass(self, since, size: int) -> None:
+        for kind in ORDER:
+            if kind.value in self.enabled:
+                listed = (d for d in self.erp.list_documents(kind, since)
+                          if d.key not in self._done and self._handled.get(d.key) != d.version)
+                for batch in chunked(listed, size):
+                    self._documents(kind, batch)
+
+    # --- following the ERP (latency, docs/document-flows.md "Latency") -----------------------------
+    def _follow(self, size: int) -> None:
+        """After its pass, a run keeps reading the ERP's changes every few seconds (cheap reads in the ERP; Xero is
+        called only for what changed) until its window is spent, then ends when the flow's schedule is about to
+        fire, so that the schedule's next run takes over without a gap. The call budget keeps Xero's limits."""
+        window, poll = follow_seconds(), poll_seconds()
+        if window <= 0 or self.run is None:
+            return
+        clock = time.monotonic
+        end = clock() + window
+        while True:
+            if not self._wait(poll):
+                return
+            if clock() >= end and self._schedule_due(within=poll + 2):
+                return
+            pass_started = timezone.now()
+            since = self.cursor_after - LISTING_MARGIN
+            self._links(since)
+            self._pass(since, size)
+            self.cursor_after = pass_started
+            self._heartbeat()
+            if clock() >= end + 90:  # no schedule keeps time (a manual run, a flow without one): stop anyway
+                return
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep between polls; False when the run should end: aborted (no longer running as ours, e.g. recovered)
+        or its flow switched off."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 1.0))
+        run = SyncRun.objects.filter(pk=self.run.pk).values_list("status", "worker").first()
+        if run is None or run[0] != RunStatus.RUNNING or run[1] != self.run.worker:
+            return False
+        return Flow.objects.filter(pk=self.flow.pk, enabled=True).exists()
+
+    def _schedule_due(self, *, within: float) -> bool:
+        """True when the flow's schedule fires within `within` seconds (or has none): time to hand over."""
+        from django_q.models import Schedule
+
+        from syncs.services import schedule_name
+
+        next_run = Schedule.objects.filter(name=schedule_name(self.flow)).values_list("next_run", flat=True).first()
+        return next_run is None or (next_run - timezone.now()).total_seconds() <= within
 
     def _retry(self, document_ids, size: int) -> None:
         """Documents in error (or left pending by an interrupted run) are read again from the ERP and sent, even when
@@ -297,6 +372,7 @@ class DocumentEngine:
         sendable, results = [], []
         for document in batch:
             self.counts.seen += 1
+            self._handled[document.key] = document.version
             mine = bindings.get(document.key)
             if mine is not None and mine.status == DocumentStatus.SYNCED and mine.source_version == document.version:
                 self.counts.skipped += 1

@@ -429,6 +429,13 @@ def schedule_name(flow: Flow) -> str:
     return f"flow-{flow.pk}"
 
 
+def schedule_minutes(flow: Flow) -> int:
+    """A document flow is scheduled every minute: each run follows the ERP for a few minutes (DocumentEngine) and
+    the schedule starts the next one as it ends (docs/document-flows.md, "Latency"); a fire while a run follows
+    finds it active and does nothing. Other flows run on their own schedule."""
+    return 1 if flow.kind == FlowKind.DOCUMENTS else flow.schedule_minutes
+
+
 @transaction.atomic
 def flow_activate(*, flow: Flow, start_first_run: bool = True, user=None) -> SyncRun | None:
     """Enable the flow (refused with FlowNotReady naming what is missing, or with its subclass FlowOverlaps
@@ -438,11 +445,12 @@ def flow_activate(*, flow: Flow, start_first_run: bool = True, user=None) -> Syn
     overlap.check_no_overlap(flow)
     Flow.objects.filter(pk=flow.pk).update(enabled=True)
     flow.enabled = True
+    minutes = schedule_minutes(flow)
     Schedule.objects.update_or_create(
         name=schedule_name(flow),
         defaults={"func": "syncs.tasks.scheduled_run", "args": f"{flow.pk}", "schedule_type": Schedule.MINUTES,
-                  "minutes": flow.schedule_minutes, "repeats": -1,
-                  "next_run": timezone.now() + timezone.timedelta(minutes=flow.schedule_minutes)})
+                  "minutes": minutes, "repeats": -1,
+                  "next_run": timezone.now() + timezone.timedelta(minutes=minutes)})
     ensure_housekeeping_schedule()
     if start_first_run:
         run, _ = run_request(flow=flow, trigger=Trigger.ACTIVATION, user=user)

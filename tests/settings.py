@@ -47,3 +47,6 @@ HUB_PROVIDERS = [*HUB_PROVIDERS, "integration_hub.connectors.memory.provider.PRO
 HUB_SYNC_RETRY_PAUSE = 0
 # A run facing an unreachable tool gives up at once unless a test gives it patience (override_settings).
 HUB_SYNC_UNREACHABLE_BUDGET = 0
+# Document flows' runs do not follow the ERP after their pass (each test's run ends after it); a test that wants
+# following sets HUB_DOCUMENT_FOLLOW_SECONDS itself.
+HUB_DOCUMENT_FOLLOW_SECONDS = 0

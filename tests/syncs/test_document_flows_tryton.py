@@ -162,3 +162,45 @@ def test_switched_off_types_are_not_sent_and_an_unlinked_customer_is_reported(te
     linked = PartnerLink.objects.filter(source=flow.source).count()
     assert result.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
     assert unlinked.exists() or linked, "quotes are either sent to matched contacts or reported as unlinked"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_quote_made_in_the_erp_while_a_run_follows_reaches_xero_in_that_same_run(
+        tenant_a, tryton_peer, erp_company, xero, settings):
+    import threading
+    import time
+
+    database, seeded = erp_company
+    settings.HUB_DOCUMENT_FOLLOW_SECONDS, settings.HUB_DOCUMENT_POLL_SECONDS = 60, 0.5
+    flow = document_flow(tenant_a, tryton_peer, database, xero, object_types=["customers", "products", "quote"],
+                         enabled=True)  # a run follows an active flow only
+    run_obj, created = run_request(flow=flow, enqueue=False)
+    assert created
+    def work():
+        from django.db import connections
+
+        try:
+            execute_run(run_obj.pk)
+        finally:
+            connections.close_all()  # this thread's own connection, so the test database can be dropped
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not SyncDocument.objects.filter(flow=flow, kind="quote", status="synced").exists():
+        assert time.monotonic() < deadline, "the first pass sent no quote"
+        time.sleep(0.2)
+    customer = seeded["customers"][0]["id"]
+    product = next(p["code"] for p in seeded["products"] if p.get("salable", True))
+    made = tryton_peer.run_setup(database, "erp_add_sale", customer=customer, lines=[{"product": product, "quantity": 2}],
+                                 state="quotation")
+    while not SyncDocument.objects.filter(flow=flow, source_id=f"quote:{made['id']}", status="synced").exists():
+        assert time.monotonic() < deadline, "the new quote did not reach Xero while the run followed the ERP"
+        time.sleep(0.2)
+    Flow.objects.filter(pk=flow.pk).update(enabled=False)  # the following run ends at its next poll
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    doc = SyncDocument.objects.get(flow=flow, source_id=f"quote:{made['id']}")
+    assert doc.last_run_id == run_obj.pk  # the same run, not a later one
+    (row,) = xero_get(xero, f"Quotes/{doc.target_entry_id}")["Quotes"]
+    assert row["QuoteNumber"] == doc.target_number
