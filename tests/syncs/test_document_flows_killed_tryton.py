@@ -20,12 +20,11 @@ from integration_hub.connectors.erp_types import ErpKind
 from integration_hub.connectors.http import HubSession
 from integration_hub.connectors.tryton.erp import TrytonErp
 from integration_hub.connectors.xero.mapper import HUB_TAG, reference_of
-from sandboxes.xero.app import start_sandbox
 from sandboxes.xero.seed import tenant_id
 from syncs.documents import XERO_WORDS, xero_tag
 from syncs.models import ErrorStatus, RunStatus, SyncDocument, SyncError, SyncRun
 from tests.support.tryton import credentials, unique_db
-from tests.support.xero_spec import SpecChecked
+from tests.support.xero import checked_sandbox
 from tests.syncs.test_document_flows_tryton import ORGANISATION, document_flow, run
 from tests.syncs.test_killed_at_random_tryton import kill, start
 
@@ -56,17 +55,8 @@ def busy_erp(tryton_peer):
 
 @pytest.fixture
 def xero(settings):
-    holder: dict = {}
-
-    def wrap(app):
-        holder["checker"] = SpecChecked(app)
-        return holder["checker"]
-
-    with start_sandbox(seed="demo", speed=SPEED, wrap=wrap) as running:
-        settings.HUB_XERO_LOGIN_URL = settings.HUB_XERO_IDENTITY_URL = settings.HUB_XERO_API_URL = running.url
-        settings.HUB_XERO_CLOCK_SPEED = SPEED
+    with checked_sandbox(settings, speed=SPEED) as running:
         yield running
-    assert holder["checker"].violations == [], holder["checker"].report()
 
 
 def xero_env(sandbox) -> dict:

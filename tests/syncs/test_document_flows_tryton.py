@@ -15,14 +15,13 @@ from integration_hub.connectors.erp_types import ErpKind
 from integration_hub.connectors.tryton.erp import TrytonErp
 from mappings.models import Flow, FlowKind
 from mappings.services import vat_mapping_set
-from sandboxes.xero.app import start_sandbox
 from sandboxes.xero.seed import tenant_id
 from syncs import catalogue
 from syncs.models import PartnerLink, ProductLink, RunStatus, SyncDocument, SyncError
 from syncs.services import execute_run, run_request
 from tenants.services import connection_create
 from tests.support.tryton import credentials, unique_db
-from tests.support.xero_spec import SpecChecked
+from tests.support.xero import checked_sandbox
 
 pytestmark = pytest.mark.tryton
 ORGANISATION = "Demo Company (Global)"
@@ -43,17 +42,8 @@ def erp_company(tryton_peer):
 
 @pytest.fixture
 def xero(settings):
-    holder: dict = {}
-
-    def wrap(app):
-        holder["checker"] = SpecChecked(app)
-        return holder["checker"]
-
-    with start_sandbox(seed="demo", speed=SPEED, wrap=wrap) as running:
-        settings.HUB_XERO_LOGIN_URL = settings.HUB_XERO_IDENTITY_URL = settings.HUB_XERO_API_URL = running.url
-        settings.HUB_XERO_CLOCK_SPEED = SPEED
+    with checked_sandbox(settings, speed=SPEED) as running:
         yield running
-    assert holder["checker"].violations == [], holder["checker"].report()
 
 
 def document_flow(tenant, peer, database: str, sandbox, **overrides) -> Flow:

@@ -10,12 +10,11 @@ import time_machine
 from django.urls import reverse
 
 from integration_hub.connectors.tryton.erp import TrytonErp
-from sandboxes.xero.app import start_sandbox
 from syncs import catalogue
 from syncs.engine import LISTING_MARGIN
 from syncs.models import ErrorStatus, PartnerLink, ProductLink, SyncError
 from tests.support.tryton import credentials, unique_db
-from tests.support.xero_spec import SpecChecked
+from tests.support.xero import checked_sandbox
 from tests.syncs.test_document_flows_tryton import document_flow, run, xero_get
 
 pytestmark = pytest.mark.tryton
@@ -36,17 +35,8 @@ def erp_company(tryton_peer):
 
 @pytest.fixture
 def xero(settings):
-    holder: dict = {}
-
-    def wrap(app):
-        holder["checker"] = SpecChecked(app)
-        return holder["checker"]
-
-    with start_sandbox(seed="demo", speed=SPEED, wrap=wrap) as running:
-        settings.HUB_XERO_LOGIN_URL = settings.HUB_XERO_IDENTITY_URL = settings.HUB_XERO_API_URL = running.url
-        settings.HUB_XERO_CLOCK_SPEED = SPEED
+    with checked_sandbox(settings, speed=SPEED) as running:
         yield running
-    assert holder["checker"].violations == [], holder["checker"].report()
 
 
 @pytest.fixture

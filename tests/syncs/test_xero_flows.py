@@ -18,29 +18,21 @@ from syncs import catalogue
 from syncs.models import RunStatus, SyncDocument, SyncError
 from tenants.services import connection_create
 from tests.support.books import add, invoice, line, seed_source
-from tests.support.xero_spec import SpecChecked
+from tests.support.xero import checked_sandbox
 
 ORGANISATION = "Demo Company (Global)"
 SPEED = 20.0
 
 
-def start(wrap=None, **limits):
-    return start_sandbox(seed="demo", speed=SPEED, wrap=wrap, **limits)
+def start(**limits):
+    return start_sandbox(seed="demo", speed=SPEED, **limits)
 
 
 @pytest.fixture
 def xero(settings):
     """The sandbox behind Xero's OpenAPI description: whatever the hub sends must be what Xero describes."""
-    holder: dict = {}
-
-    def wrap(app):
-        holder["checker"] = SpecChecked(app)
-        return holder["checker"]
-
-    with start(wrap) as running:
-        point_at(settings, running)
+    with checked_sandbox(settings, speed=SPEED) as running:
         yield running
-    assert holder["checker"].violations == [], holder["checker"].report()
 
 
 def point_at(settings, running) -> None:
