@@ -31,11 +31,11 @@ from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.types import Partner
 from mappings.models import Flow, VatMapping
 from syncs import catalogue
-from syncs.engine import LISTING_MARGIN, Counts, RunAborted, SideTagged, chunked, default_batch_size, open_connector
+from syncs.engine import close_quietly, LISTING_MARGIN, Counts, RunAborted, SideTagged, chunked, default_batch_size, open_connector
 from syncs.entries import DocumentProblem, rate_key
-from syncs.models import (DocumentOutcome, DocumentStatus, ErrorStatus, PartnerLink, ProductLink, RunStatus,
+from syncs.models import (DocumentStatus, ErrorStatus, PartnerLink, ProductLink, RunStatus,
                           SyncDocument, SyncError, SyncRun)
-from syncs.recording import close_errors, open_errors, save_outcomes
+from syncs.recording import BatchRecord
 
 logger = logging.getLogger(__name__)
 ORDER = (ErpKind.QUOTE, ErpKind.SALES_ORDER, ErpKind.INVOICE, ErpKind.PURCHASE_ORDER, ErpKind.BILL)
@@ -114,11 +114,7 @@ class DocumentEngine:
                        for m in VatMapping.objects.filter(flow=flow) if m.source_rate is not None}
 
     def close(self) -> None:
-        for connector in (self._source, self._target):
-            try:
-                connector.close()
-            except Exception:  # noqa: BLE001
-                pass
+        close_quietly(self._source, self._target)
 
     # --- a run ---------------------------------------------------------------------------------
     def execute(self, *, since=None, document_ids=None) -> list:
@@ -325,7 +321,7 @@ class DocumentEngine:
     @transaction.atomic
     def _record_products(self, results: list) -> None:
         now = timezone.now()
-        outcomes, synced, problems = [], [], []
+        batch = BatchRecord(self.flow, self.run, self.counts)
         for product, code, rule, problem in results:
             self.counts.seen += 1
             doc, _ = SyncDocument.objects.get_or_create(
@@ -339,22 +335,13 @@ class DocumentEngine:
                     defaults={"tenant_id": self.flow.tenant_id, "target_item_code": code, "name": product.name[:200],
                               "matched_by": rule})
                 self._items[product.id] = code
-                doc.status, doc.target_entry_id, doc.target_number, doc.synced_at = DocumentStatus.SYNCED, code, code, now
-                synced.append(doc.pk)
-                self.counts.synced += 1
-                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.SYNCED,
-                                                action="created" if rule == "created" else "linked"))
+                doc.target_entry_id, doc.target_number, doc.synced_at = code, code, now
+                batch.synced(doc, "created" if rule == "created" else "linked")
             else:
                 code_, message, provider_message = problem
-                doc.status = DocumentStatus.ERROR
-                self.counts.errors += 1
-                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
-                                                error_code=code_, message=message[:2000]))
-                problems.append((doc, DocumentProblem(code_, message, provider_message=provider_message)))
+                batch.failed(doc, DocumentProblem(code_, message, provider_message=provider_message))
             doc.save()
-        save_outcomes(self.run, outcomes)
-        close_errors(synced, run=self.run, now=now, verb="Linked")
-        open_errors(self.flow, self.run, problems, now)
+        batch.save(now, verb="Linked")
 
     def _tax_type(self, kind: str, taxes) -> str:
         for tax in taxes:
@@ -486,32 +473,22 @@ class DocumentEngine:
     @transaction.atomic
     def _record(self, kind: ErpKind, results: list) -> None:
         now = timezone.now()
-        outcomes, synced, problems = [], [], []
+        batch = BatchRecord(self.flow, self.run, self.counts)
         for document, outcome, problem in results:
             doc = self._binding(kind, document)
             doc.last_run = self.run
             doc.seen_version = document.version
             if problem is None:
-                doc.status, doc.target_entry_id, doc.target_number = DocumentStatus.SYNCED, outcome.xero_id, outcome.number
+                doc.target_entry_id, doc.target_number = outcome.xero_id, outcome.number
                 doc.target_state = "draft" if outcome.status in ("DRAFT", "SUBMITTED") else "posted"
                 doc.source_version, doc.synced_at, doc.pending_version = document.version, now, ""
-                synced.append(doc.pk)
-                self.counts.synced += 1
-                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.SYNCED,
-                                                action=outcome.action or "created",
-                                                steps=[f"{XERO_WORDS[document.kind]} {outcome.number} in Xero "
-                                                       f"({outcome.status})"]))
+                batch.synced(doc, outcome.action or "created",
+                             [f"{XERO_WORDS[document.kind]} {outcome.number} in Xero ({outcome.status})"])
             else:
                 code, message, provider_message = problem
-                doc.status = DocumentStatus.ERROR
-                self.counts.errors += 1
-                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
-                                                error_code=code, message=message[:2000]))
-                problems.append((doc, DocumentProblem(code, message, provider_message=provider_message)))
+                batch.failed(doc, DocumentProblem(code, message, provider_message=provider_message))
             doc.save()
-        save_outcomes(self.run, outcomes)
-        close_errors(synced, run=self.run, now=now, verb="Sent")
-        open_errors(self.flow, self.run, problems, now)
+        batch.save(now, verb="Sent")
 
     def _write_back(self, kind: ErpKind, done: list) -> None:
         """Xero's number on the ERP's document, where its users see it (a failure is logged, never fatal)."""

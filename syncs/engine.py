@@ -210,6 +210,15 @@ def newest_by_issue_date(invoices: Iterable[Invoice], count: int) -> Iterator[In
         yield heapq.heappop(heap)[2]
 
 
+def close_quietly(*connectors) -> None:
+    """Close connectors at the end of a run or a page view; a failure to close never hides the real outcome."""
+    for connector in connectors:
+        try:
+            connector.close()
+        except Exception:  # noqa: BLE001
+            logger.debug("closing a connector failed", exc_info=True)
+
+
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -337,11 +346,7 @@ class Engine:
         return self.previews
 
     def close(self) -> None:
-        for connector in (self.source, self.target):
-            try:
-                connector.close()
-            except Exception:  # noqa: BLE001 - closing must never hide the real outcome
-                logger.debug("closing a connector failed", exc_info=True)
+        close_quietly(self.source, self.target)
 
     def _documents_to_retry(self):
         manual_only = [code for code, entry in catalogue.CATALOGUE.items() if not entry.retry_automatically]

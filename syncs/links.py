@@ -7,7 +7,6 @@ not read is said in words and the stored links are still shown.
 """
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
 
@@ -17,9 +16,9 @@ from integration_hub.connectors.erp_types import ErpParty, ErpProduct
 from integration_hub.connectors.errors import AuthenticationError, ConnectorError
 from mappings.models import Flow, FlowKind
 from syncs import catalogue
+from syncs.engine import close_quietly
 from syncs.models import ErrorStatus, PartnerLink, ProductLink, SyncError
 
-logger = logging.getLogger(__name__)
 
 ERP_PROVIDERS = ("tryton",)  # what TrytonErp reads; the DocumentEngine's only ERP today
 PERSON = "person"
@@ -139,11 +138,7 @@ class _Sides:
                                  else f"Xero “{flow.target.name}” cannot be used: {exc}")
 
     def close(self) -> None:
-        for connector in self._opened:
-            try:
-                connector.close()
-            except Exception:  # noqa: BLE001 - closing never hides what happened
-                logger.debug("closing a connector failed", exc_info=True)
+        close_quietly(*self._opened)
 
 
 def check_flow(flow: Flow, *, tools: bool = True) -> None:
@@ -322,6 +317,21 @@ def _product_suggestions(product: ErpProduct, items: list, by_code: dict) -> lis
 
 
 # --- changes -----------------------------------------------------------------------------------
+def _read_both(flow: Flow, read):
+    """What `read(sides)` reads in the ERP and in Xero before a link is saved; any failure is a LinkError."""
+    check_flow(flow)
+    sides = _Sides(flow)
+    try:
+        if sides.problems:
+            raise LinkError(" ".join(sides.problems))
+        try:
+            return read(sides)
+        except ConnectorError as exc:
+            raise LinkError(f"The link was not saved: {exc}") from None
+    finally:
+        sides.close()
+
+
 def set_partner_link(flow: Flow, party_id: str, contact_id: str) -> PartnerLink | None:
     """A person links an ERP party to a Xero contact ("" removes the link). Both are checked on their side first,
     so that a link always names a party and a contact that exist. Returns the link (None once removed)."""
@@ -332,18 +342,8 @@ def set_partner_link(flow: Flow, party_id: str, contact_id: str) -> PartnerLink 
     if not contact_id:
         _partner_links(flow).filter(source_partner_id=party_id).delete()
         return None
-    check_flow(flow)
-    sides = _Sides(flow)
-    try:
-        if sides.problems:
-            raise LinkError(" ".join(sides.problems))
-        try:
-            party = sides.erp.get_party(party_id)
-            contact = sides.target.get_partner(contact_id)
-        except ConnectorError as exc:
-            raise LinkError(f"The link was not saved: {exc}") from None
-    finally:
-        sides.close()
+    party, contact = _read_both(flow, lambda sides: (sides.erp.get_party(party_id),
+                                                     sides.target.get_partner(contact_id)))
     if party is None:
         raise LinkError("The ERP no longer has this party; the link was not saved.")
     if contact is None:
@@ -365,18 +365,9 @@ def set_product_link(flow: Flow, product_id: str, item_code: str) -> ProductLink
     if not item_code:
         _product_links(flow).filter(source_product_id=product_id).delete()
         return None
-    check_flow(flow)
-    sides = _Sides(flow)
-    try:
-        if sides.problems:
-            raise LinkError(" ".join(sides.problems))
-        try:
-            product = sides.erp.get_product(product_id)
-            item = next((i for i in sides.xero.list_items() if i.code.casefold() == item_code.casefold()), None)
-        except ConnectorError as exc:
-            raise LinkError(f"The link was not saved: {exc}") from None
-    finally:
-        sides.close()
+    product, item = _read_both(flow, lambda sides: (
+        sides.erp.get_product(product_id),
+        next((i for i in sides.xero.list_items() if i.code.casefold() == item_code.casefold()), None)))
     if product is None:
         raise LinkError("The ERP no longer has this product; the link was not saved.")
     if item is None:

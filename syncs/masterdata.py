@@ -20,10 +20,10 @@ from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.types import Account, Partner
 from mappings.models import Flow
 from syncs import catalogue
-from syncs.engine import Counts, RunAborted, SideTagged, chunked, open_connector
+from syncs.engine import close_quietly, Counts, RunAborted, SideTagged, chunked, open_connector
 from syncs.entries import DocumentProblem
-from syncs.models import DocumentOutcome, DocumentStatus, SyncDocument, SyncRun
-from syncs.recording import close_errors, open_errors, save_outcomes
+from syncs.models import DocumentStatus, SyncDocument, SyncRun
+from syncs.recording import BatchRecord
 
 BATCH = 50
 
@@ -60,11 +60,7 @@ class MasterDataEngine:
             raise RunAborted(f"“{flow.target.name}” cannot receive ledger accounts and contacts.")
 
     def close(self) -> None:
-        for connector in (self.source, self.target):
-            try:
-                connector.close()
-            except Exception:  # noqa: BLE001
-                pass
+        close_quietly(self.source, self.target)
 
     def execute(self, *, since=None, document_ids=None) -> list:
         started = timezone.now()
@@ -155,7 +151,7 @@ class MasterDataEngine:
     @transaction.atomic
     def _record(self, kind: str, results: list) -> None:
         now = timezone.now()
-        outcomes, synced_ids, problems = [], [], []
+        batch = BatchRecord(self.flow, self.run, self.counts)
         for record, source_id, doc, fingerprint, target_id, action, problem in results:
             if doc is None:
                 doc = SyncDocument.objects.create(
@@ -165,22 +161,14 @@ class MasterDataEngine:
             doc.last_run = self.run
             doc.seen_version = fingerprint
             if problem is None:
-                doc.status, doc.target_entry_id, doc.target_state = DocumentStatus.SYNCED, target_id, "saved"
+                doc.target_entry_id, doc.target_state = target_id, "saved"
                 doc.source_version, doc.synced_at = fingerprint, now
-                synced_ids.append(doc.pk)
-                self.counts.synced += 1
-                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.SYNCED, action=action))
+                batch.synced(doc, action)
             else:
                 code, message, provider_message = problem
-                doc.status = DocumentStatus.ERROR
-                self.counts.errors += 1
-                outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
-                                                error_code=code, message=message[:2000]))
-                problems.append((doc, DocumentProblem(code, message, provider_message=provider_message)))
+                batch.failed(doc, DocumentProblem(code, message, provider_message=provider_message))
             doc.save()
-        save_outcomes(self.run, outcomes)
-        close_errors(synced_ids, run=self.run, now=now, verb="Pushed")
-        open_errors(self.flow, self.run, problems, now)
+        batch.save(now, verb="Pushed")
 
 
 class IncompleteRecord(Exception):

@@ -1,7 +1,38 @@
 """What a run writes about documents, shared by the invoices engine and the master data engine."""
 from __future__ import annotations
 
-from syncs.models import DocumentOutcome, ErrorStatus, SyncError
+from syncs.models import DocumentOutcome, DocumentStatus, ErrorStatus, SyncError
+
+
+class BatchRecord:
+    """What one batch of a run did to its documents, written at once by `save`: outcomes, the errors of the
+    documents that went through closed, those of the documents that failed opened (or updated)."""
+
+    def __init__(self, flow, run, counts) -> None:
+        self.flow, self.run, self.counts = flow, run, counts
+        self.outcomes: list[DocumentOutcome] = []
+        self.synced_ids: list[int] = []
+        self.problems: list[tuple] = []
+
+    def synced(self, doc, action: str, steps: list[str] | None = None) -> None:
+        doc.status = DocumentStatus.SYNCED
+        self.synced_ids.append(doc.pk)
+        self.counts.synced += 1
+        self.outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.SYNCED, action=action,
+                                             steps=list(steps or [])))
+
+    def failed(self, doc, problem) -> None:
+        """`problem`: a DocumentProblem (code, message, provider_message)."""
+        doc.status = DocumentStatus.ERROR
+        self.counts.errors += 1
+        self.outcomes.append(DocumentOutcome(run=self.run, document=doc, status=DocumentStatus.ERROR,
+                                             error_code=problem.code, message=problem.message[:2000]))
+        self.problems.append((doc, problem))
+
+    def save(self, now, *, verb: str) -> None:
+        save_outcomes(self.run, self.outcomes)
+        close_errors(self.synced_ids, run=self.run, now=now, verb=verb)
+        open_errors(self.flow, self.run, self.problems, now)
 
 
 def save_outcomes(run, outcomes: list[DocumentOutcome]) -> None:

@@ -49,6 +49,15 @@ PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms"
 ACCOUNT_FIELDS = ["code", "name", "type", "closed", "party_required", "start_date", "end_date"]
 TAX_FIELDS = ["name", "description", "rate", "type", "group", "parent", "invoice_account.code",
               "credit_note_account.code", "start_date", "end_date", "active"]
+def read_tax_tree(client: TrytonClient) -> mapper.TaxTree:
+    """Every tax of the company (inactive ones too: old invoices use them) with its group's kind, in two reads."""
+    rows = client.search_read("account.tax", [], TAX_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")],
+                              context={"active_test": False})
+    group_ids = sorted({row["group"] for row in rows if row.get("group")})
+    groups = client.read("account.tax.group", group_ids, ["kind"]) if group_ids else []
+    return mapper.TaxTree(rows, {g["id"]: g.get("kind") or "both" for g in groups})
+
+
 class TrytonConnector(SourceConnector, TargetConnector):
     descriptor = PROVIDER
 
@@ -110,11 +119,7 @@ class TrytonConnector(SourceConnector, TargetConnector):
     def tax_tree(self) -> mapper.TaxTree:
         if self._tax_tree is None:
             self.company()
-            rows = self.client.search_read("account.tax", [], TAX_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")],
-                                           context={"active_test": False})
-            group_ids = sorted({row["group"] for row in rows if row.get("group")})
-            groups = self.client.read("account.tax.group", group_ids, ["kind"]) if group_ids else []
-            self._tax_tree = mapper.TaxTree(rows, {g["id"]: g.get("kind") or "both" for g in groups})
+            self._tax_tree = read_tax_tree(self.client)
         return self._tax_tree
 
     # --- target: reference data ------------------------------------------------------------

@@ -34,7 +34,7 @@ from integration_hub.connectors.errors import ConnectorError, NotFound, Permanen
 from integration_hub.connectors.http import HubSession
 from integration_hub.connectors.tryton import mapper
 from integration_hub.connectors.tryton.client import TrytonClient
-from integration_hub.connectors.tryton.connector import TAX_FIELDS
+from integration_hub.connectors.tryton.connector import read_tax_tree
 from integration_hub.connectors.tryton.provider import PROVIDER
 
 logger = logging.getLogger(__name__)
@@ -174,11 +174,7 @@ class TrytonErp:
     def tax_tree(self) -> mapper.TaxTree:
         if self._tax_tree is None:
             self.company()
-            rows = self.client.search_read("account.tax", [], TAX_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")],
-                                           context={"active_test": False})
-            group_ids = sorted({row["group"] for row in rows if row.get("group")})
-            groups = self.client.read("account.tax.group", group_ids, ["kind"]) if group_ids else []
-            self._tax_tree = mapper.TaxTree(rows, {g["id"]: g.get("kind") or "both" for g in groups})
+            self._tax_tree = read_tax_tree(self.client)
         return self._tax_tree
 
     def _taxes(self, tax_ids: Sequence[int], day: dt.date | None) -> tuple[ErpTax, ...]:
