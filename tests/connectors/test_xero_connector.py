@@ -12,37 +12,27 @@ from integration_hub.connectors.errors import NeedsReauthorization, PermanentErr
 from integration_hub.connectors.oauth import MemoryTokenStore
 from integration_hub.connectors.types import Attachment, EntryLine, JournalEntry, Partner
 from integration_hub.connectors.xero.connector import XeroConnector
-from sandboxes.xero.app import start_sandbox
-from tests.support.xero_spec import SpecChecked
+from tests.support.xero import checked_sandbox, each_test_checked
 
 D = Decimal
 SPEED = 600.0  # a sandbox minute lasts a tenth of a second
 
 
 @pytest.fixture(scope="module")
-def checked_sandbox():
+def shared_sandbox():
     """The sandbox behind Xero's own OpenAPI description: every request the hub sends and every answer is checked."""
-    holder: dict = {}
-
-    def wrap(app):
-        holder["checker"] = SpecChecked(app)
-        return holder["checker"]
-
-    with start_sandbox(seed="demo", speed=SPEED, wrap=wrap) as running:
-        yield running, holder["checker"]
+    with checked_sandbox(speed=SPEED) as running:
+        yield running
 
 
 @pytest.fixture
-def sandbox(checked_sandbox):
-    running, checker = checked_sandbox
-    checker.clear()
-    yield running
-    assert checker.violations == [], checker.report()  # the hub spoke Xero's API as Xero describes it
+def sandbox(shared_sandbox):
+    yield from each_test_checked(shared_sandbox)  # the hub spoke Xero's API as Xero describes it
 
 
 @pytest.fixture(autouse=True)
-def xero_settings(settings, checked_sandbox):
-    running, _ = checked_sandbox
+def xero_settings(settings, shared_sandbox):
+    running = shared_sandbox
     settings.HUB_XERO_LOGIN_URL = settings.HUB_XERO_IDENTITY_URL = settings.HUB_XERO_API_URL = running.url
     settings.HUB_XERO_CLOCK_SPEED = SPEED
     settings.HUB_BUDGET_BACKEND = "memory"

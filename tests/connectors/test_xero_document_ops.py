@@ -13,8 +13,7 @@ from integration_hub.connectors.oauth import MemoryTokenStore
 from integration_hub.connectors.types import Partner
 from integration_hub.connectors.xero.connector import XeroConnector
 from integration_hub.connectors.xero.documents import OutDocument, OutItem, OutLine, XeroDocuments
-from sandboxes.xero.app import start_sandbox
-from tests.support.xero_spec import SpecChecked
+from tests.support.xero import checked_sandbox, each_test_checked
 
 D = Decimal
 SPEED = 600.0  # a sandbox minute lasts a tenth of a second
@@ -29,28 +28,19 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def checked_sandbox():
-    holder: dict = {}
-
-    def wrap(app):
-        holder["checker"] = SpecChecked(app)
-        return holder["checker"]
-
-    with start_sandbox(seed="demo", speed=SPEED, wrap=wrap) as running:
-        yield running, holder["checker"]
+def shared_sandbox():
+    with checked_sandbox(speed=SPEED) as running:
+        yield running
 
 
 @pytest.fixture
-def sandbox(checked_sandbox):
-    running, checker = checked_sandbox
-    checker.clear()
-    yield running
-    assert checker.violations == [], checker.report()  # every request and answer as Xero's description says
+def sandbox(shared_sandbox):
+    yield from each_test_checked(shared_sandbox)  # every request and answer as Xero's description says
 
 
 @pytest.fixture(autouse=True)
-def xero_settings(settings, checked_sandbox):
-    running, _ = checked_sandbox
+def xero_settings(settings, shared_sandbox):
+    running = shared_sandbox
     settings.HUB_XERO_LOGIN_URL = settings.HUB_XERO_IDENTITY_URL = settings.HUB_XERO_API_URL = running.url
     settings.HUB_XERO_CLOCK_SPEED = SPEED
     settings.HUB_BUDGET_BACKEND = "memory"
@@ -222,8 +212,8 @@ def test_fine_unit_prices_keep_the_erps_totals(xero):
     assert again.action == "unchanged"
 
 
-def test_items_are_created_in_one_call_and_listed(xero, checked_sandbox):
-    _, checker = checked_sandbox
+def test_items_are_created_in_one_call_and_listed(xero, shared_sandbox):
+    checker = shared_sandbox.checker
     before = len(xero.list_items())
     results = xero.create_items([
         OutItem("BRKT-01", "Steel bracket", D("12.50"), D("7.2500"), "200", "310", "OUTPUT2", "INPUT2"),

@@ -25,3 +25,11 @@ def checked_sandbox(settings=None, *, speed: float = 1.0, **options) -> Iterator
             settings.HUB_XERO_CLOCK_SPEED = speed
         yield running
     assert holder["checker"].violations == [], holder["checker"].report()
+
+
+def each_test_checked(running: RunningSandbox) -> Iterator[RunningSandbox]:
+    """For a sandbox shared by a module: each test starts with no violation on record and must end with none.
+    Use as `yield from each_test_checked(running)` in a function-scoped fixture."""
+    running.checker.clear()
+    yield running
+    assert running.checker.violations == [], running.checker.report()
