@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import subprocess
-import time
 from collections import Counter
 
 import pytest
 import requests
-from django.utils import timezone
 
 from integration_hub.connectors.erp_types import ErpKind
 from integration_hub.connectors.http import HubSession
@@ -26,7 +23,7 @@ from syncs.models import ErrorStatus, RunStatus, SyncDocument, SyncError, SyncRu
 from tests.support.tryton import credentials, unique_db
 from tests.support.xero import checked_sandbox
 from tests.syncs.test_document_flows_tryton import ORGANISATION, document_flow, run
-from tests.syncs.test_killed_at_random_tryton import kill, start
+from tests.syncs.test_killed_at_random_tryton import kill_at_random, start
 
 pytestmark = pytest.mark.tryton
 SPEED = 30.0  # a Xero minute lasts 2 s here
@@ -146,29 +143,6 @@ def sent(flow) -> int:
     return SyncDocument.objects.filter(flow=flow, status="synced").exclude(kind="product").count()
 
 
-def kill_at_random(process, flow, rng: random.Random, total: int) -> tuple:
-    """SIGKILL the sync process at a random moment of its run: once it has claimed its run, a random number of
-    batches (0 up to those left) is let through, then it dies 0-0.5 s later, in whatever comes next (linking,
-    reading the ERP, writing ahead, sending, recovering, writing numbers back, recording)."""
-    started = timezone.now()
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline and not SyncRun.objects.filter(
-            flow=flow, status=RunStatus.RUNNING, started_at__gte=started).exists():
-        time.sleep(0.02)
-    before = sent(flow)
-    batches = rng.randint(0, max(0, (total - before - 1) // BATCH))
-    delay = rng.uniform(0.0, 0.5)
-    while process.poll() is None and time.monotonic() < deadline and sent(flow) < before + batches * BATCH:
-        time.sleep(0.02)
-    try:
-        process.wait(timeout=delay)
-        outcome = f"exited {process.returncode}"
-    except subprocess.TimeoutExpired:
-        kill(process)
-        outcome = "killed"
-    return batches, round(delay, 2), outcome, sent(flow)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_sync_command_killed_at_random_moments_leaves_one_xero_document_per_erp_document_and_type(
         tenant_a, tryton_peer, busy_erp, xero, tmp_path):
@@ -180,7 +154,8 @@ def test_the_sync_command_killed_at_random_moments_leaves_one_xero_document_per_
     rng = random.Random(16)
     log = tmp_path / "sync.log"
     env = xero_env(xero)
-    killed_at = [kill_at_random(start(["sync", str(flow.pk)], log, **env), flow, rng, len(documents))
+    killed_at = [kill_at_random(start(["sync", str(flow.pk)], log, **env), flow, rng, len(documents),
+                                batch=BATCH, done=sent)
                  for _ in range(KILLS)]
     print("kills (batches let through, then s, what happened, documents sent):", killed_at)
     last = start(["sync", str(flow.pk)], log, **env)

@@ -149,21 +149,23 @@ def what_was_done(flow) -> str:
     return f"runs {runs}; errors {errors}; outcomes {dict(actions)}"
 
 
-def kill_at_random(process: subprocess.Popen, flow, rng: random.Random, total: int) -> tuple:
+def kill_at_random(process: subprocess.Popen, flow, rng: random.Random, total: int, *, batch: int = BATCH,
+                   done=synced) -> tuple:
     """SIGKILL the process group at a random moment of its run: once it has claimed a run, a random number of
     batches (0 up to those left) is let through, then it dies a random 0-0.5 s later, in the middle of whatever
     comes next (reading, creating, posting, attaching, recording). Counted in batches rather than seconds: how
     long Django takes to start and a batch takes to book varies with the machine's load.
+    `done(flow)` counts the documents through so far, `batch` documents per batch.
     Returns (batches let through, delay, what happened, documents synced then)."""
     started = timezone.now()
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline and not SyncRun.objects.filter(
             flow=flow, status=RunStatus.RUNNING, started_at__gte=started).exists():
         time.sleep(0.02)
-    before = synced(flow)
-    batches = rng.randint(0, max(0, (total - before - 1) // BATCH))
+    before = done(flow)
+    batches = rng.randint(0, max(0, (total - before - 1) // batch))
     delay = rng.uniform(0.0, 0.5)
-    while process.poll() is None and time.monotonic() < deadline and synced(flow) < before + batches * BATCH:
+    while process.poll() is None and time.monotonic() < deadline and done(flow) < before + batches * batch:
         time.sleep(0.02)
     try:
         process.wait(timeout=delay)
@@ -171,7 +173,7 @@ def kill_at_random(process: subprocess.Popen, flow, rng: random.Random, total: i
     except subprocess.TimeoutExpired:
         kill(process)
         outcome = "killed"
-    return batches, round(delay, 2), outcome, synced(flow)
+    return batches, round(delay, 2), outcome, done(flow)
 
 
 @pytest.mark.django_db(transaction=True)

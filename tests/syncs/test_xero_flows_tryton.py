@@ -11,7 +11,6 @@ from decimal import Decimal as D
 
 import pytest
 import requests
-from django.test import override_settings
 
 from mappings.autoconfigure import flow_apply_suggestions
 from mappings.models import Flow
