@@ -52,6 +52,10 @@ DOCUMENT_OBJECT_TYPES = [
 ]
 
 
+SALE_OBJECT_TYPES = frozenset({"quote", "sales_order", "invoice"})  # their lines go to the sales account
+PURCHASE_OBJECT_TYPES = frozenset({"purchase_order", "bill"})
+
+
 def all_object_types() -> list[str]:
     return [key for key, _ in DOCUMENT_OBJECT_TYPES]
 
@@ -174,6 +178,11 @@ class Flow(models.Model):
 
     @property
     def kinds(self) -> tuple[str, ...]:
+        """The sides the flow books: by its scope, or for a document flow by the object types switched on."""
+        if self.kind == FlowKind.DOCUMENTS:
+            types = set(self.object_types or [])
+            return tuple(kind for kind, wanted in (("sale", SALE_OBJECT_TYPES), ("purchase", PURCHASE_OBJECT_TYPES))
+                         if types & wanted)
         return {"all": ("sale", "purchase"), "sales": ("sale",), "purchases": ("purchase",)}[self.scope]
 
     @property

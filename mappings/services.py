@@ -41,11 +41,9 @@ def flow_problems(flow: Flow) -> list[Problem]:
             problems.append(Problem("target", "No accounting tool is connected."))
         if not flow.object_types:
             problems.append(Problem("configuration", "No object type is switched on."))
-        sales = {"quote", "sales_order", "invoice"} & set(flow.object_types or [])
-        purchases = {"purchase_order", "bill"} & set(flow.object_types or [])
-        if sales and not flow.default_sales_account:
+        if "sale" in flow.kinds and not flow.default_sales_account:
             problems.append(Problem("accounts", "The sales account (lines of quotes, orders and invoices) is not set."))
-        if purchases and not flow.default_purchase_account:
+        if "purchase" in flow.kinds and not flow.default_purchase_account:
             problems.append(Problem("accounts", "The purchase account (lines of purchase orders and bills) is not set."))
         return problems
     if not flow.source_id:

@@ -130,9 +130,17 @@ class DocumentEngine:
             self._pass(since, size)
             self.cursor_after = started
             self._follow(size)
+            if self._types_added():
+                # switched on while this run went: the switch reset the cursor so that the next run reads the new
+                # types from the beginning; this run's cursor must not move it forward again
+                self.cursor_after = None
         finally:
             self.close()
         return []
+
+    def _types_added(self) -> bool:
+        now = Flow.objects.filter(pk=self.flow.pk).values_list("object_types", flat=True).first()
+        return bool(set(now or []) - self.enabled)
 
     def _links(self, since) -> None:
         parties = list(self.erp.list_parties(since))

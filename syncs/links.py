@@ -379,6 +379,75 @@ def set_product_link(flow: Flow, product_id: str, item_code: str) -> ProductLink
     return link
 
 
+@dataclass
+class SavedLinks:
+    linked: list[str] = field(default_factory=list)  # names of the parties and products linked or re-linked
+    removed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # one readable reason per link not saved
+
+
+def save_links(flow: Flow, *, parties: dict[str, str], products: dict[str, str]) -> SavedLinks:
+    """Many links at once, as the wizard's Links step posts them: ERP party id -> Xero contact id, ERP product id ->
+    Xero item code ("" removes a link). What is unchanged is left alone (its "how" stays); each change is checked
+    against what both tools list, read once for the whole batch, and refused in words when either side lacks it."""
+    check_flow(flow)
+    result = SavedLinks()
+    stored_parties = {link.source_partner_id: link for link in _partner_links(flow)}
+    stored_products = {link.source_product_id: link for link in _product_links(flow)}
+    party_changes = {str(k): str(v or "").strip() for k, v in parties.items()
+                     if str(v or "").strip() != getattr(stored_parties.get(str(k)), "target_partner_id", "")}
+    product_changes = {str(k): str(v or "").strip() for k, v in products.items()
+                       if str(v or "").strip().casefold()
+                       != getattr(stored_products.get(str(k)), "target_item_code", "").casefold()}
+    for party_id in [k for k, v in party_changes.items() if not v]:
+        result.removed.append(stored_parties[party_id].name or party_id)
+        stored_parties[party_id].delete()
+    for product_id in [k for k, v in product_changes.items() if not v]:
+        result.removed.append(stored_products[product_id].name or product_id)
+        stored_products[product_id].delete()
+    party_changes = {k: v for k, v in party_changes.items() if v}
+    product_changes = {k: v for k, v in product_changes.items() if v}
+    if not party_changes and not product_changes:
+        return result
+
+    def read(sides):
+        erp_parties = {p.id: p for p in sides.erp.list_parties()} if party_changes else {}
+        erp_products = {p.id: p for p in sides.erp.list_products()} if product_changes else {}
+        contacts = {c.id: c for c in sides.xero.list_contacts(include_archived=True)} if party_changes else {}
+        items = {i.code.casefold(): i for i in sides.xero.list_items() if i.code} if product_changes else {}
+        return erp_parties, erp_products, contacts, items
+
+    erp_parties, erp_products, contacts, items = _read_both(flow, read)
+    with transaction.atomic():
+        for party_id, contact_id in party_changes.items():
+            party, contact = erp_parties.get(party_id), contacts.get(contact_id)
+            if party is None:
+                result.refused.append(f"The ERP no longer lists the party {party_id}; its link was not saved.")
+            elif contact is None:
+                result.refused.append(f"“{party.name}”: Xero has no such contact (deleted meanwhile?); "
+                                      "its link was not saved.")
+            else:
+                PartnerLink.objects.update_or_create(
+                    source=flow.source, target=flow.target, source_partner_id=party_id,
+                    defaults={"tenant_id": flow.tenant_id, "target_partner_id": contact.id, "name": party.name[:200],
+                              "matched_by": PERSON})
+                result.linked.append(party.name)
+        for product_id, item_code in product_changes.items():
+            product, item = erp_products.get(product_id), items.get(item_code.casefold())
+            if product is None:
+                result.refused.append(f"The ERP no longer lists the product {product_id}; its link was not saved.")
+            elif item is None:
+                result.refused.append(f"“{product.name}”: Xero has no item with the code {item_code}; "
+                                      "its link was not saved.")
+            else:
+                ProductLink.objects.update_or_create(
+                    source=flow.source, target=flow.target, source_product_id=product_id,
+                    defaults={"tenant_id": flow.tenant_id, "target_item_code": item.code, "target_item_id": item.id,
+                              "name": product.name[:200], "matched_by": PERSON})
+                result.linked.append(product.name)
+    return result
+
+
 def import_contacts(flow: Flow) -> ImportResult:
     """Every active Xero contact no ERP party is linked to becomes a party of the ERP, linked to it.
 

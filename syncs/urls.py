@@ -9,6 +9,7 @@ urlpatterns = [
     path("t/<slug:slug>/flows/<int:pk>/retry-errors/", views.flow_retry_errors, name="flow_retry_errors"),
     path("t/<slug:slug>/flows/<int:pk>/activate/", views.flow_activate, name="flow_activate"),
     path("t/<slug:slug>/flows/<int:pk>/deactivate/", views.flow_deactivate, name="flow_deactivate"),
+    path("t/<slug:slug>/flows/<int:pk>/switches/", views.flow_switches, name="flow_switches"),
     path("t/<slug:slug>/flows/<int:pk>/links/", views.flow_links, name="flow_links"),
     path("t/<slug:slug>/flows/<int:pk>/links/party/", views.flow_link_party, name="flow_link_party"),
     path("t/<slug:slug>/flows/<int:pk>/links/product/", views.flow_link_product, name="flow_link_product"),

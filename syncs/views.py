@@ -26,8 +26,8 @@ def flow_detail(request, tenant, pk):
     flow = selectors.access_flow(request.user, tenant, pk)
     runs = list(flow.runs.defer("call_log").order_by("-created_at", "-id")[:20])
     is_owner = policy.may(request.user, "mappings.change_flow", flow)
-    # The invoices flows' settings are the wizard's steps; a flow never activated is a setup to finish.
-    has_steps = flow.kind == FlowKind.INVOICES
+    # The invoices and document flows' settings are the wizard's steps; a flow never activated is a setup to finish.
+    has_steps = flow.kind in (FlowKind.INVOICES, FlowKind.DOCUMENTS)
     in_setup = has_steps and not flow.enabled and not runs
     vat_mappings = list(flow.vat_mappings.all())
     for mapping in vat_mappings:
@@ -38,8 +38,34 @@ def flow_detail(request, tenant, pk):
                "vat_mappings": vat_mappings, "journal_mappings": flow.journal_mappings.all(),
                "is_owner": is_owner, "in_setup": in_setup, "has_steps": has_steps and is_owner,
                "setup_step": flow.wizard_step or "source",
+               "every_minutes": services.schedule_minutes(flow),
                "can_run": policy.may(request.user, "syncs.add_syncrun", flow) and not in_setup}
+    if flow.kind == FlowKind.DOCUMENTS:
+        from syncs.wizard_documents import ObjectTypesForm
+
+        context["switches"] = ObjectTypesForm(flow=flow, with_name=False)
     return render(request, "syncs/flow_detail.html", context)
+
+
+@tenant_view("mappings.change_flow")
+@require_POST
+def flow_switches(request, tenant, pk):
+    """A document flow's object types and creation switches, changed from its page (they apply from the next run;
+    a run that is following the ERP reads them when it starts its next pass)."""
+    from syncs.wizard_documents import save_switches
+
+    flow = selectors.access_flow(request.user, tenant, pk)
+    if flow.kind != FlowKind.DOCUMENTS:
+        messages.error(request, "Only document flows have object types.")
+        return redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
+    form = save_switches(flow, request.POST)
+    if form.is_valid():
+        on = [label for key, label in form.fields["object_types"].choices if key in flow.object_types]
+        messages.success(request, f"Saved: {', '.join(on)}; they apply from the next run.")
+        return redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
+    for error in form.errors.get("object_types", []):
+        messages.error(request, error)
+    return redirect("flow_detail", slug=tenant.slug, pk=flow.pk)
 
 
 @tenant_view("syncs.add_syncrun")

@@ -23,7 +23,7 @@ from integration_hub.connectors import registry
 from integration_hub.connectors.errors import ConnectorError
 from integration_hub.connectors.types import Account, Journal, TaxRate, VatCode
 from mappings import suggestions
-from mappings.models import Flow, FlowKind, JournalMapping, JournalMode, LabelOption, VatMapping
+from mappings.models import Flow, FlowKind, JournalMapping, LabelOption, VatMapping
 from mappings.services import FlowNotReady, flow_problems, vat_mapping_set
 from syncs import overlap, selectors, services
 from syncs.engine import Engine, RunAborted
@@ -56,6 +56,17 @@ STEPS = [
     ("review", "Review"),
 ]
 STEP_KEYS = [key for key, _ in STEPS]
+# A document flow (ERP -> Xero, issue 16): no journals, rounding or discounts; object types and links instead.
+DOCUMENT_STEPS = [
+    ("source", "ERP"),
+    ("target", "Accounting tool"),
+    ("object_types", "Object types"),
+    ("sale_vat", "Sales VAT"),
+    ("purchase_vat", "Purchase VAT"),
+    ("accounts", "Accounts"),
+    ("links", "Links"),
+    ("review", "Review"),
+]
 PROBLEM_STEPS = {"sale_vat": "sale_vat", "purchase_vat": "purchase_vat", "vat": "sale_vat", "rounding_vat": "rounding_vat",
                  "journals": "journals", "accounts": "accounts", "discounts": "discounts",
                  "configuration": "configuration", "source": "source", "target": "target"}
@@ -109,9 +120,35 @@ def _flow_or_404(request, tenant, pk) -> Flow:
     return selectors.access_flow(request.user, tenant, pk)
 
 
+def all_steps(flow: Flow) -> list[tuple[str, str]]:
+    """Every step of the flow's kind of setup, in order."""
+    return DOCUMENT_STEPS if flow.kind == FlowKind.DOCUMENTS else STEPS
+
+
+def keys_of(flow: Flow) -> list[str]:
+    return [key for key, _ in all_steps(flow)]
+
+
 def steps_for(flow: Flow) -> list[tuple[str, str]]:
-    """The steps that apply: a tool that books documents rather than entries (Xero) has no journals to map."""
+    """The steps that apply: a tool that books documents rather than entries (Xero) has no journals to map; a
+    document flow asks for the VAT of the sides its object types book (sales, purchases)."""
+    if flow.kind == FlowKind.DOCUMENTS:
+        kinds = flow.kinds
+        return [(key, label) for key, label in DOCUMENT_STEPS
+                if not key.endswith("_vat") or key.split("_")[0] in kinds]
     return [(key, label) for key, label in STEPS if key != "journals" or flow.books_entries]
+
+
+def problem_step(flow: Flow, step: str) -> str:
+    """The wizard step that fixes a problem named by `flow_problems`."""
+    if flow.kind == FlowKind.DOCUMENTS and step == "configuration":
+        return "object_types"
+    return PROBLEM_STEPS.get(step, "configuration")
+
+
+def _index(flow: Flow, step: str) -> int:
+    keys = keys_of(flow)
+    return keys.index(step) if step in keys else 0
 
 
 def _applies(flow: Flow, step: str) -> bool:
@@ -120,10 +157,10 @@ def _applies(flow: Flow, step: str) -> bool:
 
 def _advance(flow: Flow, step: str) -> str:
     """Remember the furthest step reached and return the next one."""
-    index = STEP_KEYS.index(step)
-    later = [key for key in STEP_KEYS[index + 1:] if _applies(flow, key)]
-    following = later[0] if later else STEP_KEYS[-1]
-    if STEP_KEYS.index(flow.wizard_step or "source") < STEP_KEYS.index(following):
+    keys = keys_of(flow)
+    later = [key for key in keys[_index(flow, step) + 1:] if _applies(flow, key)]
+    following = later[0] if later else keys[-1]
+    if _index(flow, flow.wizard_step or "source") < _index(flow, following):
         flow.wizard_step = following
         Flow.objects.filter(pk=flow.pk).update(wizard_step=following)
     return following
@@ -138,31 +175,41 @@ def _next(flow: Flow, step: str, request=None):
 
 def _saved(flow: Flow, step: str) -> bool:
     """A step was saved once it has been passed (a step is only left forwards by saving it)."""
-    return STEP_KEYS.index(step) < STEP_KEYS.index(flow.wizard_step or "source")
+    return _index(flow, step) < _index(flow, flow.wizard_step or "source")
 
 
 CONFIGURATION_UNSAVED = "The configuration (step 9: start date, drafts, labels) has not been saved yet."
 
 
+OBJECT_TYPES_UNSAVED = "The object types (which documents go to Xero) have not been saved yet."
+
+
 def configuration_saved(flow: Flow) -> bool:
-    """Step 9 holds choices with defaults (start date, drafts, labels): they count once the owner saved them."""
-    return flow.enabled or _saved(flow, "configuration")
+    """Step 9 holds choices with defaults (start date, drafts, labels): they count once the owner saved them. A
+    document flow's defaults are its object types."""
+    step = "object_types" if flow.kind == FlowKind.DOCUMENTS else "configuration"
+    return flow.enabled or _saved(flow, step)
+
+
+def unsaved_message(flow: Flow) -> str:
+    return OBJECT_TYPES_UNSAVED if flow.kind == FlowKind.DOCUMENTS else CONFIGURATION_UNSAVED
 
 
 def _context(request, tenant, flow: Flow, step: str, **extra) -> dict:
-    reached = STEP_KEYS.index(flow.wizard_step or "source")
-    unfinished = {PROBLEM_STEPS.get(p.step, "configuration") for p in flow_problems(flow)}
+    reached = _index(flow, flow.wizard_step or "source")
+    unfinished = {problem_step(flow, p.step) for p in flow_problems(flow)}
     applicable = steps_for(flow)
     steps = [{"key": key, "label": label, "number": number + 1, "current": key == step,
               "done": _saved(flow, key) and key not in unfinished and key != "review",
-              "reachable": STEP_KEYS.index(key) <= reached or (key in ("source", "target"))}
+              "reachable": _index(flow, key) <= reached or (key in ("source", "target"))}
              for number, (key, label) in enumerate(applicable)]
     keys = [key for key, _ in applicable]
     index = keys.index(step) if step in keys else 0
     extra.setdefault("step_form", "")
     return {"tenant": tenant, "flow": flow, "step": step, "steps": steps,
-            "step_label": dict(STEPS)[step], "step_number": index + 1, "step_count": len(applicable),
+            "step_label": dict(all_steps(flow))[step], "step_number": index + 1, "step_count": len(applicable),
             "previous_step": keys[index - 1] if index else "",
+            "source_word": "ERP" if flow.kind == FlowKind.DOCUMENTS else "invoicing tool",
             "has_draft": (request.method == "GET" and step in _drafts(request, flow)
                           and not {"provider", "mode"} & set(request.GET)), **extra}
 
@@ -221,19 +268,22 @@ def _unavailable(request, tenant, flow, step, error: ListUnavailable):
 # --- entry points ------------------------------------------------------------------------------------
 @tenant_view("mappings.change_flow")
 def wizard_start(request, tenant):
-    """Resume the latest setup never finished (an invoices flow never activated: not enabled, no run), or
-    start a new one (?new=1, or when there is none). A paused flow is not a setup to resume."""
+    """Resume the latest setup never finished (a flow of the asked kind never activated: not enabled, no run), or
+    start a new one (?new=1, or when there is none). A paused flow is not a setup to resume. `?kind=documents`
+    sets up a document flow (ERP -> Xero); the default is an invoices flow."""
+    kind = FlowKind.DOCUMENTS if request.GET.get("kind") == FlowKind.DOCUMENTS else FlowKind.INVOICES
     if request.GET.get("new") != "1":
-        unfinished = (Flow.objects.filter(tenant=tenant, kind=FlowKind.INVOICES, enabled=False, runs__isnull=True)
+        unfinished = (Flow.objects.filter(tenant=tenant, kind=kind, enabled=False, runs__isnull=True)
                       .order_by("-updated_at", "-pk").first())
         if unfinished is not None:
             return redirect("wizard_step", slug=tenant.slug, pk=unfinished.pk, step=unfinished.wizard_step or "source")
-    count = Flow.objects.filter(tenant=tenant).count()
-    name = "Invoices sync" if count == 0 else f"Invoices sync {count + 1}"
+    base = "Documents sync" if kind == FlowKind.DOCUMENTS else "Invoices sync"
+    count = Flow.objects.filter(tenant=tenant, kind=kind).count()
+    name = base if count == 0 else f"{base} {count + 1}"
     while Flow.objects.filter(tenant=tenant, name=name).exists():
         count += 1
-        name = f"Invoices sync {count + 1}"
-    flow = Flow.objects.create(tenant=tenant, name=name, wizard_step="source",
+        name = f"{base} {count + 1}"
+    flow = Flow.objects.create(tenant=tenant, name=name, kind=kind, wizard_step="source",
                                start_date=dt.date.today().replace(month=1, day=1))
     forget_lists(request)
     return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="source")
@@ -243,7 +293,7 @@ def wizard_start(request, tenant):
 @require_POST
 def wizard_refresh(request, tenant, pk, step):
     flow = _flow_or_404(request, tenant, pk)
-    if step in STEP_KEYS and set(request.POST) - {"csrfmiddlewaretoken", "action"}:
+    if step in keys_of(flow) and set(request.POST) - {"csrfmiddlewaretoken", "action"}:
         draft_keep(request, flow, step, request.POST)  # what was typed is shown again with the fresh lists
     forget_lists(request)
     messages.info(request, "The lists were fetched again from both tools.")
@@ -253,7 +303,7 @@ def wizard_refresh(request, tenant, pk, step):
 @tenant_view("mappings.change_flow")
 def wizard_step(request, tenant, pk, step):
     flow = _flow_or_404(request, tenant, pk)
-    if step not in STEP_KEYS:
+    if step not in keys_of(flow):
         raise Http404("No such step.")
     if request.method == "POST" and request.POST.get("discard_draft"):
         draft_forget(request, flow, step)
@@ -261,12 +311,12 @@ def wizard_step(request, tenant, pk, step):
     if request.method == "POST" and request.POST.get("go"):
         # leaving by the progress bar or Back: keep what was typed, unvalidated and unsaved, for the way back
         go = request.POST["go"]
-        if go not in STEP_KEYS:
+        if go not in keys_of(flow):
             raise Http404("No such step.")
         draft_keep(request, flow, step, request.POST)
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=go)
     if not _applies(flow, step):  # e.g. journals, for a tool that has none: on to the next step that applies
-        later = [key for key in STEP_KEYS[STEP_KEYS.index(step) + 1:] if _applies(flow, key)]
+        later = [key for key in keys_of(flow)[_index(flow, step) + 1:] if _applies(flow, key)]
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=later[0] if later else "review")
     if flow.enabled and step != "review":
         messages.info(request, "This flow is active; changes apply from its next run.")
@@ -278,13 +328,25 @@ def wizard_step(request, tenant, pk, step):
 
 
 # --- steps 1 and 2: the connections ------------------------------------------------------------------
-def _new_connection_name(tenant, descriptor, role: str) -> str:
-    base = f"{descriptor.name} ({'invoicing' if role == 'source' else 'accounting'})"
+def _new_connection_name(tenant, descriptor, role: str, flow: Flow | None = None) -> str:
+    what = "accounting" if role == "target" else "ERP" if flow is not None and flow.kind == FlowKind.DOCUMENTS \
+        else "invoicing"
+    base = f"{descriptor.name} ({what})"
     name, number = base, 1
     while Connection.objects.filter(tenant=tenant, name=name).exists():
         number += 1
         name = f"{base} {number}"
     return name
+
+
+def providers_for(flow: Flow, role: str) -> list:
+    """The tools that can play `role` in this kind of flow: a document flow reads an ERP's documents
+    ("erp_documents") and books them where documents are booked ("documents")."""
+    providers = registry.enabled(role)
+    if flow.kind == FlowKind.DOCUMENTS:
+        feature = "erp_documents" if role == "source" else "documents"
+        providers = [p for p in providers if feature in p.features]
+    return providers
 
 
 def step_connection(request, tenant, flow: Flow, step: str):
@@ -293,8 +355,10 @@ def step_connection(request, tenant, flow: Flow, step: str):
     separate choice. Nothing is renamed unless the owner edits the name in "change its settings"."""
     role = "source" if step == "source" else "target"
     current: Connection | None = getattr(flow, role)
+    providers = providers_for(flow, role)
     existing = Connection.objects.filter(tenant=tenant, role=role).order_by("name")
-    providers = registry.enabled(role)
+    if flow.kind == FlowKind.DOCUMENTS:  # only the tools this kind of flow can use
+        existing = existing.filter(provider__in=[p.key for p in providers])
     asked = request.method == "POST" or "provider" in request.GET or "mode" in request.GET
     draft = None if asked else _data(request, flow, step)  # a GET comes back to what was typed, if anything
 
@@ -308,6 +372,8 @@ def step_connection(request, tenant, flow: Flow, step: str):
         descriptor = registry.get(provider_key)
     except registry.NotRegistered:
         raise Http404("No such provider.") from None
+    if flow.kind == FlowKind.DOCUMENTS and descriptor.key not in {p.key for p in providers}:
+        raise Http404("No such provider.")
     mode = param("mode")
     if current is None or current.provider != provider_key:
         mode = "new"
@@ -371,7 +437,7 @@ def step_connection(request, tenant, flow: Flow, step: str):
         if instance is not None and instance.status == "connected":
             check = tenant_services.CheckResult(ok=True, message=instance.status_message or "connected")
         if mode != "choose":
-            initial = {"name": _new_connection_name(tenant, descriptor, role)} if instance is None else {}
+            initial = {"name": _new_connection_name(tenant, descriptor, role, flow)} if instance is None else {}
             if draft is not None:  # what was typed before leaving the step, shown again (never a secret)
                 initial.update({name: draft.get(name) for name in draft if name == "name" or name.startswith("cred_")})
             form = ConnectionForm(descriptor=descriptor, auth_kind=auth_kind, instance=instance, tenant=tenant,
@@ -417,7 +483,10 @@ def step_vat(request, tenant, flow: Flow, step: str):
                 target_id = form.mapping()[rate.id]
                 due_id = form.due_mapping()[rate.id] if target_id else ""
                 if target_id:
-                    vat_mapping_set(flow=flow, kind=kind, source_tax_id=rate.id, source_rate=rate.rate,
+                    # a document flow sends the ERP's document as it is: a reverse charge shows no VAT there, so
+                    # it is mapped at 0 % (the fallback by rate must never send a 20 % line to its code)
+                    shown_rate = Decimal("0") if flow.kind == FlowKind.DOCUMENTS and rate.reverse_charge else rate.rate
+                    vat_mapping_set(flow=flow, kind=kind, source_tax_id=rate.id, source_rate=shown_rate,
                                     source_label=rate.name[:200], target_vat_code_id=target_id,
                                     target_vat_code_label=labels.get(target_id, "")[:200], due_vat_code_id=due_id,
                                     due_vat_code_label=labels.get(due_id, "")[:200])
@@ -497,17 +566,18 @@ def step_accounts(request, tenant, flow: Flow, step: str):
     lists = {role: suggestions.accounts_for(role, accounts, numbered=numbered) for role, _, _ in AccountsForm.ROLES}
     suggested = {}
     initial = {}
-    for role, _, _ in AccountsForm.roles_for(flow.books_entries):
+    documents = flow.kind == FlowKind.DOCUMENTS
+    for role, _, _ in AccountsForm.roles_for(flow.books_entries, documents):
         proposal = suggestions.suggest_account(role, accounts, numbered=numbered)
         if proposal is not None:
             suggested[role] = proposal.number
         initial[role] = getattr(flow, role) or suggested.get(role, "")
     pending = [role for role in suggested if not getattr(flow, role)]
     form = AccountsForm(_data(request, flow, step), initial=initial, lists=lists, suggested=suggested,
-                        required=AccountsForm.required_roles(flow.kinds), pending=pending,
-                        books_entries=flow.books_entries)
+                        required=AccountsForm.required_roles(flow.kinds, documents), pending=pending,
+                        books_entries=flow.books_entries, documents=documents)
     if request.method == "POST" and form.is_valid():
-        for role, _, _ in AccountsForm.roles_for(flow.books_entries):
+        for role, _, _ in AccountsForm.roles_for(flow.books_entries, documents):
             setattr(flow, role, form.cleaned_data[role])
         flow.save()
         return _next(flow, step, request)
@@ -596,7 +666,11 @@ def _payment_lists(request, flow: Flow) -> tuple[list, list, str]:
 
 # --- step 10: review and activation --------------------------------------------------------------------
 def step_review(request, tenant, flow: Flow, step: str):
-    problems = [{"message": p.message, "step": PROBLEM_STEPS.get(p.step, "configuration")} for p in flow_problems(flow)]
+    if flow.kind == FlowKind.DOCUMENTS:
+        from syncs.wizard_documents import step_review_documents
+
+        return step_review_documents(request, tenant, flow, step)
+    problems = [{"message": p.message, "step": problem_step(flow, p.step)} for p in flow_problems(flow)]
     if not configuration_saved(flow):  # its defaults (start date, drafts, labels) were never confirmed
         problems.append({"message": CONFIGURATION_UNSAVED, "step": "configuration"})
     if not flow.enabled:  # said before Activate is pressed, not only after (split the scope on step 9)
@@ -645,7 +719,7 @@ def _review_groups(flow: Flow, previews: list) -> dict:
 def wizard_activate(request, tenant, pk):
     flow = _flow_or_404(request, tenant, pk)
     if not configuration_saved(flow):
-        messages.error(request, CONFIGURATION_UNSAVED)
+        messages.error(request, unsaved_message(flow))
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="review")
     try:
         run = services.flow_activate(flow=flow, user=request.user)
@@ -654,8 +728,9 @@ def wizard_activate(request, tenant, pk):
             messages.error(request, text)
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step="review")
     Flow.objects.filter(pk=flow.pk).update(wizard_step="review")
-    messages.success(request, f"{flow.name} is active and runs every {flow.schedule_minutes} minutes. "
-                              "Its first run has started.")
+    every = services.schedule_minutes(flow)
+    messages.success(request, f"{flow.name} is active and runs every "
+                              f"{'minute' if every == 1 else f'{every} minutes'}. Its first run has started.")
     return redirect(reverse("run_detail", args=[tenant.slug, run.pk]) if run else
                     reverse("flow_detail", args=[tenant.slug, flow.pk]))
 
@@ -665,3 +740,14 @@ STEP_HANDLERS = {
     "rounding_vat": step_rounding_vat, "journals": step_journals, "accounts": step_accounts,
     "discounts": step_discounts, "configuration": step_configuration, "review": step_review,
 }
+
+
+def _document_step(name: str):
+    def handler(request, tenant, flow, step):
+        from syncs import wizard_documents
+
+        return getattr(wizard_documents, name)(request, tenant, flow, step)
+    return handler
+
+
+STEP_HANDLERS.update({"object_types": _document_step("step_object_types"), "links": _document_step("step_links")})

@@ -142,25 +142,33 @@ class AccountsForm(forms.Form):
 
     COLLECTIVES = ("customer_collective_account", "supplier_collective_account")
 
+    DOCUMENT_ROLES = {
+        "default_sales_account": ("Sales account", "The account of every line of quotes, sales orders and invoices."),
+        "default_purchase_account": ("Purchase account", "The account of every line of purchase orders and bills."),
+    }
+
     @classmethod
-    def roles_for(cls, books_entries: bool) -> list[tuple[str, str, str]]:
-        """The roles to ask for: a tool that books documents (Xero) posts the third party on its own account."""
+    def roles_for(cls, books_entries: bool, documents: bool = False) -> list[tuple[str, str, str]]:
+        """The roles to ask for: a tool that books documents (Xero) posts the third party on its own account; an
+        ERP's documents (a document flow) carry their own totals, so only the line accounts are asked."""
+        if documents:
+            return [(role, *cls.DOCUMENT_ROLES[role]) for role in cls.DOCUMENT_ROLES]
         return [row for row in cls.ROLES if books_entries or row[0] not in cls.COLLECTIVES]
 
     def __init__(self, *args, lists: dict, suggested: dict, required=(), pending=(), books_entries: bool = True,
-                 **kwargs):
+                 documents: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.suggested = suggested
         self.pending = set(pending)  # roles showing a suggestion that was never saved
-        for role, label, help_text in self.roles_for(books_entries):
+        for role, label, help_text in self.roles_for(books_entries, documents):
             self.fields[role] = forms.ChoiceField(
                 label=label, help_text=help_text, required=role in required, choices=account_choices(lists[role]),
                 error_messages={"required": "Choose an account: entries cannot be booked without it."})
 
     @staticmethod
-    def required_roles(kinds) -> set[str]:
+    def required_roles(kinds, documents: bool = False) -> set[str]:
         """The accounts every entry of the flow's scope needs (the others may stay empty)."""
-        roles = {"credit_rounding_account", "debit_rounding_account"}
+        roles = set() if documents else {"credit_rounding_account", "debit_rounding_account"}
         if "sale" in kinds:
             roles |= {"default_sales_account", "customer_collective_account"}
         if "purchase" in kinds:

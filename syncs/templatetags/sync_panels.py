@@ -15,7 +15,7 @@ def flows_panel(context, tenant):
     for flow in flows:
         flow.latest_run = latest.get(flow.pk)
         # A setup never finished: an invoices flow never activated (the wizard's last step starts its first run).
-        flow.in_setup = flow.kind == FlowKind.INVOICES and not flow.enabled and flow.latest_run is None
+        flow.in_setup = flow.kind in (FlowKind.INVOICES, FlowKind.DOCUMENTS) and not flow.enabled and flow.latest_run is None
     counters = selectors.tenant_counters(tenant)
     for row in counters["errors_by_code"]:
         row["title"] = catalogue.get(row["code"]).title

@@ -15,5 +15,7 @@ PROVIDER = ProviderDescriptor(
             CredentialField("password", "Password", secret=True, kind="password"),
         ),
     },
-    features=frozenset({"invoices", "journal_entries", "attachments", "drafts", "partners", "master_data_source"}),
+    # "erp_documents": its sales, purchases and products are read by document flows (connectors/tryton/erp.py).
+    features=frozenset({"invoices", "journal_entries", "attachments", "drafts", "partners", "master_data_source",
+                        "erp_documents"}),
 )
