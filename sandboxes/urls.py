@@ -10,6 +10,9 @@ and admin on one address: ``/sandbox/xero/identity/connect/authorize``, ``/sandb
 ``/sandbox/xero/connections``, ``/sandbox/xero/api.xro/2.0/...``). Its app is the settings
 HUB_XERO_CLIENT_ID / HUB_XERO_CLIENT_SECRET (defaults "sandbox-xero-client" / "sandbox-xero-secret"),
 its clock runs HUB_XERO_CLOCK_SPEED times faster (default 1).
+
+``/sandbox/procountor/...`` is one process-wide Procountor sandbox seeded with "demo" (token endpoint and API under
+every version prefix; see docs/sandbox-procountor.md).
 """
 from __future__ import annotations
 
@@ -58,6 +61,46 @@ def xero_sandbox():
         return _xero
 
 
+_procountor = None
+
+
+def procountor_sandbox():
+    """The process-wide Procountor sandbox (seeded "demo"), created on first use. Its client, secret and API key are
+    the settings HUB_PROCOUNTOR_CLIENT_ID / _CLIENT_SECRET / _API_KEY (defaults sandbox-procountor-*)."""
+    global _procountor
+    from sandboxes.procountor.app import build_sandbox
+
+    with _lock:
+        if _procountor is None:
+            _procountor = build_sandbox(
+                client_id=getattr(settings, "HUB_PROCOUNTOR_CLIENT_ID", None) or "sandbox-procountor-client",
+                client_secret=getattr(settings, "HUB_PROCOUNTOR_CLIENT_SECRET", None) or "sandbox-procountor-secret",
+                api_key=getattr(settings, "HUB_PROCOUNTOR_API_KEY", None) or "sandbox-procountor-key", seed="demo")
+        return _procountor
+
+
+_netvisor = None
+
+
+def netvisor_sandbox():
+    """The process-wide Netvisor sandbox (seeded "demo"), created on first use; its keys are the settings
+    HUB_NETVISOR_CUSTOMER_ID / _CUSTOMER_KEY / _PARTNER_ID / _PARTNER_KEY / _ORGANISATION_ID (defaults sandbox-*)."""
+    global _netvisor
+    from sandboxes.netvisor.app import build_sandbox
+
+    with _lock:
+        if _netvisor is None:
+            _netvisor = build_sandbox(
+                sender="integration-hub",
+                customer_id=getattr(settings, "HUB_NETVISOR_CUSTOMER_ID", None) or "sandbox-customer",
+                customer_key=getattr(settings, "HUB_NETVISOR_CUSTOMER_KEY", None) or "sandbox-customer-key",
+                partner_id=getattr(settings, "HUB_NETVISOR_PARTNER_ID", None) or "sandbox-partner",
+                partner_key=getattr(settings, "HUB_NETVISOR_PARTNER_KEY", None) or "sandbox-partner-key",
+                organisation_id=getattr(settings, "HUB_NETVISOR_ORGANISATION_ID", None) or "1234567-1",
+                seed="demo")
+        return _netvisor
+
+
 def run_wsgi(app, request: HttpRequest, rest: str) -> HttpResponse:
     environ = dict(request.META)
     full_path = request.path  # includes the project's own SCRIPT_NAME
@@ -95,9 +138,23 @@ def xero(request: HttpRequest, rest: str = "") -> HttpResponse:
     return run_wsgi(xero_sandbox(), request, rest)
 
 
+@csrf_exempt
+def procountor(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return run_wsgi(procountor_sandbox(), request, rest)
+
+
+@csrf_exempt
+def netvisor(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return run_wsgi(netvisor_sandbox(), request, rest)
+
+
 urlpatterns = [
     path("factorial/", factorial, name="sandbox-factorial-root"),
     path("factorial/<path:rest>", factorial, name="sandbox-factorial"),
     path("xero/", xero, name="sandbox-xero-root"),
     path("xero/<path:rest>", xero, name="sandbox-xero"),
+    path("procountor/", procountor, name="sandbox-procountor-root"),
+    path("procountor/<path:rest>", procountor, name="sandbox-procountor"),
+    path("netvisor/", netvisor, name="sandbox-netvisor-root"),
+    path("netvisor/<path:rest>", netvisor, name="sandbox-netvisor"),
 ]

@@ -15,7 +15,7 @@ CLOCKS="${HUB_TEST_CLOCKS-2028-02-29T12:00:00+00:00@sqlite 2027-01-01T00:05:00+0
 # Suites that never touch the hub's own database (a real Tryton, the sandboxes, the connectors): the
 # PostgreSQL pass skips them when the SQLite pass ran them. tests/peers/test_template_build.py stays:
 # it is about PostgreSQL itself.
-DB_INDEPENDENT="--ignore=tests/peers/test_tryton_peer.py --ignore=tests/sandboxes --ignore=tests/connectors"
+DB_INDEPENDENT="--ignore=tests/peers/test_tryton_peer.py --ignore=tests/sandboxes --ignore=tests/connectors --ignore=tests/finnish --ignore=tests/netvisor --ignore=tests/procountor"
 status=0
 mkdir -p var
 summary=()

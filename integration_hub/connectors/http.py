@@ -243,8 +243,11 @@ class HubSession:
         retry_unsafe: bool = False,
         reauthenticate: Callable[[], dict[str, str] | None] | None = None,
         raise_for_status: bool = True,
+        sign: Callable[[], dict[str, str]] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
+        """``sign``, when given, is called before every attempt for that attempt's own headers (a signature
+        over a fresh timestamp and a single-use transaction id, as Netvisor's MAC needs)."""
         method = method.upper()
         url = self._url(url)
         params = kwargs.get("params")
@@ -266,6 +269,8 @@ class HubSession:
             started = time.monotonic()
             try:
                 with slot:
+                    if sign is not None:  # signed after the budget's wait, so the timestamp is fresh
+                        kwargs["headers"] = {**(kwargs.get("headers") or {}), **sign()}
                     response = self.session.request(method, url, timeout=self.timeout, **kwargs)
             except OutboundRefused as exc:  # an address the host name resolved to
                 exc.provider = self.provider

@@ -2,6 +2,9 @@
 
     python manage.py sandbox factorial --port 8765 --api-key KEY --seed demo
     python manage.py sandbox xero --port 8766 --client-id ID --client-secret S --seed demo [--speed N] [--no-limits]
+    python manage.py sandbox netvisor --port P --sender S --customer-id C --customer-key CK --partner-id PI
+        --partner-key PK --organisation-id O --seed demo
+    python manage.py sandbox procountor --port P --client-id ID --client-secret SECRET --api-key KEY --seed demo
 """
 from __future__ import annotations
 
@@ -15,10 +18,20 @@ class Command(BaseCommand):
     help = "Serve a local stand-in for a SaaS API ('factorial' or 'xero') until Ctrl-C or SIGTERM."
 
     def add_arguments(self, parser):
-        parser.add_argument("name", choices=["factorial", "xero"], help="which sandbox to serve")
+        parser.add_argument("name", choices=["factorial", "xero", "netvisor", "procountor"], help="which sandbox to serve")
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8765, help="port to listen on (0 = any free port)")
-        parser.add_argument("--api-key", default="sandbox-factorial-key", help="the accepted x-api-key")
+        parser.add_argument("--api-key", default=None,
+                            help="factorial: the accepted x-api-key (default sandbox-factorial-key); procountor: the "
+                                 "user's API key the token endpoint asks for (default sandbox-procountor-key)")
+        # Netvisor: the identifiers and keys its MAC authentication is computed from
+        parser.add_argument("--sender", default="integration-hub", help="netvisor: X-Netvisor-Authentication-Sender")
+        parser.add_argument("--customer-id", default="sandbox-customer", help="netvisor: the customer id")
+        parser.add_argument("--customer-key", default="sandbox-customer-key", help="netvisor: the customer key")
+        parser.add_argument("--partner-id", default="sandbox-partner", help="netvisor: the partner id")
+        parser.add_argument("--partner-key", default="sandbox-partner-key", help="netvisor: the partner key")
+        parser.add_argument("--organisation-id", default="1234567-1",
+                            help="netvisor: the organisation's business id (Y-tunnus)")
         parser.add_argument("--seed", choices=["demo"], default=None, help="seed data (default: empty)")
         parser.add_argument("--client-id", default=None,
                             help="OAuth2 client id (default sandbox-client; xero: sandbox-xero-client)")
@@ -36,6 +49,14 @@ class Command(BaseCommand):
     def handle(self, *args, name: str, host: str, port: int, api_key: str, seed: str | None, client_id: str | None,
                client_secret: str | None, strict_limit: bool, no_post_rate_limit: bool, verbose: bool,
                speed: float = 1.0, no_limits: bool = False, **options):
+        if name in ("netvisor", "procountor"):
+            from importlib import import_module
+
+            serve = import_module(f"sandboxes.{name}.command").serve
+            running, title, lines = serve(host=host, port=port, seed=seed, verbose=verbose, client_id=client_id,
+                                          client_secret=client_secret, api_key=api_key, **options)
+            return self.serve_until_stopped(running, title, lines)
+        api_key = api_key or "sandbox-factorial-key"
         if name == "xero":
             return self.serve_xero(host, port, seed, client_id or "sandbox-xero-client",
                                    client_secret or "sandbox-xero-secret", speed, not no_limits, verbose)
