@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
         JournalEntry,
         Journal,
         Partner,
+        TargetStatus,
         Payment,
         Scope,
         TaxRate,
@@ -334,6 +335,12 @@ class TargetConnector(Connector):
         from integration_hub.connectors.errors import PermanentError
 
         raise PermanentError(f"{self.descriptor.name} cannot book payments through the hub")
+
+    def entry_statuses(self, entry_ids: Sequence[str]) -> dict[str, "TargetStatus"]:
+        """Where each submitted document stands in the target now (targets with the "status_monitoring" feature):
+        accepted, rejected with the target's reason, paid... An id the target no longer knows comes back MISSING.
+        As few calls as the target allows (a list call for many ids rather than one call each)."""
+        raise NotImplementedError(f"{self.descriptor.name} does not report the status of what it received")
 
     def third_party_amount(self, entry_id: str, *, account_number: str, partner_id: str) -> "Decimal":
         """What the entry booked on `account_number` for `partner_id`, in the company's currency (debit

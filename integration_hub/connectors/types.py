@@ -175,6 +175,10 @@ class Payment:
     amount: Decimal
     company_amount: Decimal | None = None  # what it was worth in the company's currency, when the source says
     label: str = ""
+    # Finnish collection practice (issue 17): what of `amount` paid penalty interest and collection fees, when the
+    # source says; the rest pays the invoice itself (capital). None: the source does not tell (all capital).
+    interest: Decimal | None = None
+    fees: Decimal | None = None
 
 
 def unreadable_invoice(record_id: str, *, reason: str, number: str = "", kind: str = "purchase",
@@ -279,3 +283,29 @@ class EntryResult:
     @property
     def ok(self) -> bool:
         return self.error is None and bool(self.entry_id)
+
+
+class TargetState(StrEnum):
+    """Where a submitted document stands in the target, as the hub follows it (issue 17: status monitoring)."""
+
+    PENDING = "pending"  # received, not yet processed or approved (e.g. Procountor's UNFINISHED, waiting approval)
+    ACCEPTED = "accepted"  # booked / sent / open, as the target says
+    PAID = "paid"  # settled in full
+    PARTLY_PAID = "partly_paid"
+    REJECTED = "rejected"  # refused after it was received (asynchronously): `reason` says why
+    CANCELLED = "cancelled"  # invalidated or credited in the target
+    MISSING = "missing"  # the target no longer lists it
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """One submitted document's status in the target: the hub's word (`state`), the target's own (`label`, e.g.
+    Procountor's "PAID" or Netvisor's "open"), why it was rejected (`reason`, the target's words, an excerpt) and
+    what is paid of it when the target says."""
+
+    entry_id: str
+    state: TargetState
+    label: str = ""
+    reason: str = ""
+    paid_amount: Decimal | None = None
+    open_amount: Decimal | None = None
