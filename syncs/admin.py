@@ -267,8 +267,8 @@ class PaymentInline(admin.TabularInline):
 @admin.register(SyncDocument)
 class SyncDocumentAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["source_number", "partner_name", "kind", "issue_date", "total_amount", "status", "target_number",
-                    "flow", "updated_at"]
-    list_filter = ["status", KindFilter, ScopedFlowFilter, "is_credit_note"]
+                    "target_status", "flow", "updated_at"]
+    list_filter = ["status", KindFilter, ScopedFlowFilter, "is_credit_note", "target_status"]
     search_fields = ["source_number", "partner_name", "reference", "target_number"]
     list_select_related = ["flow"]
     show_full_result_count = False

@@ -171,6 +171,16 @@ TARGET_CONTACT_ARCHIVED = _add(
     resolution="Restore the contact in the accounting tool, or remove the hub's link so that the retry matches "
                "or creates an active contact. Then retry the invoice.",
 )
+TARGET_REJECTED = _add(
+    "TARGET_REJECTED",
+    title="Refused by the accounting tool after it was received",
+    description="The accounting tool accepted the invoice when the hub sent it, then refused it while processing "
+                "it (for example an e-invoice it could not deliver, or a check it runs later). Its reason is quoted "
+                "on this error. The refused document no longer counts in accounting.",
+    resolution="Correct what the reason names (usually in the invoicing tool: the customer's address or e-invoicing "
+               "details, a date, an amount), then retry the invoice: it is sent again as a new document.",
+    retry_automatically=False,
+)
 TARGET_NUMBER_TAKEN = _add(
     "TARGET_NUMBER_TAKEN",
     title="Invoice number already used in accounting",

@@ -43,7 +43,7 @@ from integration_hub.connectors.http import CallLog
 from integration_hub.connectors.text import normalise_name
 from integration_hub.connectors.types import Invoice, JournalEntry, Partner, Scope
 from mappings.models import Flow, JournalMapping, VatMapping
-from syncs import cancellations, catalogue, payments
+from syncs import cancellations, catalogue, monitoring, payments
 from syncs.entries import (
     DocumentProblem,
     FlowSettings,
@@ -341,6 +341,8 @@ class Engine:
                     self.cursor_after = listing_started
                     # documents deleted in the source since they were booked
                     self._patiently("checking that booked documents still exist", lambda: cancellations.check_presence(self))
+                    # where what was sent stands in the target now (accepted, paid, refused afterwards: issue 17)
+                    self._patiently("following the documents' status in accounting", lambda: monitoring.follow(self))
         finally:
             self.close()
         return self.previews

@@ -114,6 +114,12 @@ class SyncDocument(models.Model):
     target_entry_id = models.CharField(max_length=128, blank=True, default="")
     target_state = models.CharField(max_length=10, blank=True, default="")
     target_number = models.CharField(max_length=128, blank=True, default="")
+    # Status monitoring (targets with "status_monitoring": Netvisor, Procountor): where the document stands there
+    # now, as last asked (integration_hub.connectors.types.TargetState), the target's own word and its reason
+    target_status = models.CharField(max_length=12, blank=True, default="")
+    target_status_label = models.CharField(max_length=60, blank=True, default="")
+    target_status_reason = models.CharField(max_length=500, blank=True, default="")
+    target_status_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
     # foreign currency: the rate the entry was converted at, its day and where it came from
     exchange_rate = models.DecimalField(max_digits=24, decimal_places=12, null=True, blank=True)

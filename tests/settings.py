@@ -41,7 +41,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
 # The in-process invoicing/accounting provider is enabled for tests only.
-HUB_PROVIDERS = [*HUB_PROVIDERS, "integration_hub.connectors.memory.provider.PROVIDER"]  # noqa: F405
+HUB_PROVIDERS = [*HUB_PROVIDERS, "integration_hub.connectors.memory.provider.PROVIDER",  # noqa: F405
+                 "integration_hub.connectors.memory.provider.MONITORED_PROVIDER"]
 
 # A write whose answer was lost is settled at once (no pause between the look-up and the new attempt).
 HUB_SYNC_RETRY_PAUSE = 0

@@ -21,6 +21,8 @@ from integration_hub.connectors.types import (
     Invoice,
     Journal,
     JournalEntry,
+    TargetState,
+    TargetStatus,
     Partner,
     Payment,
     Scope,
@@ -61,6 +63,8 @@ class Store:
     keep_entries: bool = True  # False: remember references only
     keep_references: bool = True  # False (with keep_entries False): a target that holds nothing (memory benchmarks)
     reject: Callable[[JournalEntry], str | None] | None = None  # return a message to refuse an entry
+    statuses: dict[str, TargetStatus] = field(default_factory=dict)  # entry id -> where it stands (monitoring)
+    status_calls: int = 0
     # Tests of outages: called with (operation, "before") on every call and (operation, "after") once a write
     # was applied; an exception it returns is raised (before: nothing done; after: done, answer lost).
     fault: Callable[[str, str], Exception | None] | None = None
@@ -251,7 +255,7 @@ class MemoryConnector(SourceConnector, TargetConnector):
                                                error=PermanentError("memory: entry refused", provider=PROVIDER.key,
                                                                     provider_message=refusal)))
                     continue
-                if entry.reference in self.store.by_reference:
+                if entry.reference in self.store.by_reference and not self._refused(entry.reference):
                     raise PermanentError(f"memory: duplicate reference {entry.reference}", provider=PROVIDER.key)
                 entry_id = "E" + self.store.next_id()
                 if self.store.keep_references:
@@ -348,11 +352,25 @@ class MemoryConnector(SourceConnector, TargetConnector):
         self.store.entries[entry_id].attachments.append(attachment)
         return entry_id
 
+    def entry_statuses(self, entry_ids: Sequence[str]) -> dict[str, TargetStatus]:
+        """What the store says of each entry (accepted unless a test set otherwise); gone entries are MISSING."""
+        self._call("entry_statuses")
+        self.store.status_calls += 1
+        return {entry_id: self.store.statuses.get(entry_id) or TargetStatus(
+            entry_id, TargetState.ACCEPTED if entry_id in self.store.entries else TargetState.MISSING)
+            for entry_id in entry_ids}
+
+    def _refused(self, reference: str) -> bool:
+        status = self.store.statuses.get(self.store.by_reference.get(reference, ""))
+        return status is not None and status.state == TargetState.REJECTED
+
     def find_entries_by_reference(self, references: Sequence[str]) -> dict[str, EntryResult]:
         self._call("entries.find")
         found = {}
         for reference in references:
             entry_id = self.store.by_reference.get(reference)
+            if self._refused(reference):
+                continue  # refused after it was received: it no longer counts, as a monitored target says
             if entry_id:
                 stored = self.store.entries.get(entry_id)
                 found[reference] = EntryResult(reference=reference, entry_id=entry_id,

@@ -11,3 +11,16 @@ PROVIDER = ProviderDescriptor(
                                           CredentialField("api_key", "API key", secret=True))},
     features=frozenset({"invoices", "journal_entries", "attachments", "drafts", "partners"}),
 )
+
+# The same books, followed after submission like Netvisor or Procountor ("status_monitoring"): what the target says
+# of each entry is the store's `statuses` (tests of syncs/monitoring.py). Enabled in the tests' settings only.
+MONITORED_PROVIDER = ProviderDescriptor(
+    key="memory_monitored",
+    name="In-memory books with status monitoring (tests)",
+    description="The in-memory accounting tool, telling where each entry stands after it was received.",
+    roles=frozenset({Role.TARGET}),
+    auth_kinds=(AuthKind.API_KEY,),
+    connector_path="integration_hub.connectors.memory.connector.MemoryConnector",
+    credential_fields=PROVIDER.credential_fields,
+    features=PROVIDER.features | {"status_monitoring"},
+)
