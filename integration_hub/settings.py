@@ -232,6 +232,8 @@ HUB_PROVIDERS = env.list(
         "integration_hub.connectors.tryton.provider.PROVIDER",
         "integration_hub.connectors.factorial.provider.PROVIDER",
         "integration_hub.connectors.xero.provider.PROVIDER",
+        "integration_hub.connectors.netvisor.provider.PROVIDER",
+        "integration_hub.connectors.procountor.provider.PROVIDER",
     ],
 )
 HUB_SYNC_BATCH_SIZE = env.int("HUB_SYNC_BATCH_SIZE", default=50)
@@ -321,6 +323,16 @@ HUB_XERO_SCOPE = env.str("HUB_XERO_SCOPE", default="offline_access accounting.tr
                                                  "accounting.settings accounting.attachments")
 # Only for a sandbox that runs its clock faster (tests, benchmarks): Xero's minute and day last 1/speed as long.
 HUB_XERO_CLOCK_SPEED = env.float("HUB_XERO_CLOCK_SPEED", default=1.0)
+# Netvisor (issue 17): the API's address and the hub's own partner identity (the operator's agreement with Netvisor);
+# a tenant types its customer id and key. The defaults are the local sandbox's (manage.py sandbox netvisor).
+HUB_NETVISOR_API_URL = env.str("HUB_NETVISOR_API_URL", default="https://integration.netvisor.fi")
+HUB_NETVISOR_PARTNER_ID = env.str("HUB_NETVISOR_PARTNER_ID", default="sandbox-partner")
+HUB_NETVISOR_PARTNER_KEY = env.str("HUB_NETVISOR_PARTNER_KEY", default="sandbox-partner-key")
+HUB_NETVISOR_SENDER = env.str("HUB_NETVISOR_SENDER", default="integration-hub")
+# Procountor (issue 17): the API's address and the hub's registered application; a tenant types its company's API key.
+HUB_PROCOUNTOR_API_URL = env.str("HUB_PROCOUNTOR_API_URL", default="https://api.procountor.com/latest/api")
+HUB_PROCOUNTOR_CLIENT_ID = env.str("HUB_PROCOUNTOR_CLIENT_ID", default="sandbox-procountor-client")
+HUB_PROCOUNTOR_CLIENT_SECRET = env.str("HUB_PROCOUNTOR_CLIENT_SECRET", default="sandbox-procountor-secret")
 HUB_SANDBOXES = env.bool("HUB_SANDBOXES", default=DEBUG)  # mount /sandbox/factorial/ (demo, tests)
 HUB_SANDBOX_FACTORIAL_API_KEY = env.str("HUB_SANDBOX_FACTORIAL_API_KEY", default="sandbox-factorial-key")
 # The day the mounted Factorial sandbox derives its demo data from (YYYY-MM-DD); empty: today.

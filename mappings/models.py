@@ -123,6 +123,12 @@ class Flow(models.Model):
                                              help_text="Exchange gains at payment (e.g. 766).")
     exchange_loss_account = models.CharField(max_length=40, blank=True, default="",
                                              help_text="Exchange losses at payment (e.g. 666).")
+    # a payment that also pays penalty interest and collection fees (the source says how much of each): each part on
+    # its own account, the rest settles the invoice (issue 17)
+    interest_account = models.CharField(max_length=40, blank=True, default="",
+                                        help_text="Penalty interest received with payments (e.g. 763; Finland 9160).")
+    collection_fees_account = models.CharField(max_length=40, blank=True, default="",
+                                               help_text="Collection fees received with payments (e.g. 7588).")
 
     # cost centres and projects (analytic dimensions)
     unmapped_dimension = models.CharField(

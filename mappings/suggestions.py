@@ -26,8 +26,12 @@ ACCOUNT_CLASSES = {  # which classes the lists of each step show
 }
 
 # Payments (lettering): where the money goes, and the exchange differences at payment (flow settings, optional).
-PAYMENT_ACCOUNTS = {"bank_account": ("512",), "exchange_gain_account": ("766",), "exchange_loss_account": ("666",)}
-PAYMENT_ACCOUNT_CLASSES = {"bank_account": ("5",), "exchange_gain_account": ("7",), "exchange_loss_account": ("6",)}
+PAYMENT_ACCOUNTS = {"bank_account": ("512",), "exchange_gain_account": ("766",), "exchange_loss_account": ("666",),
+                    # what a payment brings in penalty interest and collection fees (issue 17): the French chart's
+                    # 763 / 7588, a Finnish chart's 9160 (late-payment interest) / 3990 (other sales income)
+                    "interest_account": ("763", "9160"), "collection_fees_account": ("7588", "3990")}
+PAYMENT_ACCOUNT_CLASSES = {"bank_account": ("5",), "exchange_gain_account": ("7",), "exchange_loss_account": ("6",),
+                           "interest_account": ("7", "9"), "collection_fees_account": ("7", "3")}
 
 
 # Charts not numbered by class (Xero's codes are the organisation's own): the usual accounts by their names.

@@ -289,6 +289,10 @@ class SyncPayment(models.Model):
     currency = models.CharField(max_length=3, blank=True, default="")
     company_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True,
                                          help_text="in the company's currency")
+    interest = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True,
+                                   help_text="what of the amount paid penalty interest (the rest: fees and the invoice)")
+    fees = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True,
+                               help_text="what of the amount paid collection fees")
     target_entry_id = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     message = models.TextField(blank=True, default="")

@@ -90,15 +90,26 @@ class Books:
     gain_account: str
     loss_account: str
     base_currency: str
+    interest_account: str = ""
+    fees_account: str = ""
 
 
 def payment_entry(*, reference: str, day, label: str, money_in: bool, currency: str, amount: Decimal,
-                  company_value: Decimal, settled: Decimal, share: Decimal, books: Books) -> JournalEntry:
+                  company_value: Decimal, settled: Decimal, share: Decimal, books: Books,
+                  interest: Decimal = ZERO, fees: Decimal = ZERO) -> JournalEntry:
     """The payment's entry: bank against third party, an excess on its own third-party line, the exchange
-    difference on the gain or loss account. `money_in`: the company receives the money."""
+    difference on the gain or loss account. `money_in`: the company receives the money. What of `amount` paid
+    penalty interest and collection fees (`interest`, `fees`, in the payment's currency) goes to their own accounts;
+    the rest is the capital that settles the invoice (`settled` of it, the excess stays open)."""
     sign = 1 if money_in else -1
     foreign = currency != books.base_currency
-    excess = amount - settled
+
+    def worth(part: Decimal) -> Decimal:  # a part of the payment in the company's currency, at the payment's rate
+        return (part * company_value / amount).quantize(CENT) if part and foreign else part
+
+    extras = [(books.interest_account, interest, "interest"), (books.fees_account, fees, "collection fees")]
+    capital = amount - interest - fees
+    excess = capital - settled
     excess_company = (excess * company_value / amount).quantize(CENT) if excess else ZERO
 
     def line(account: str, company: Decimal, in_currency: Decimal | None, partner: str = "", text: str = label):
@@ -114,6 +125,9 @@ def payment_entry(*, reference: str, day, label: str, money_in: bool, currency: 
     if excess:
         lines.append(line(books.third_party_account, -sign * excess_company, -sign * excess, books.partner_id,
                           f"{label} (overpayment)"[:200]))
+    for account, part, what in extras:
+        if part:
+            lines.append(line(account, -sign * worth(part), -sign * part, text=f"{label} ({what})"[:200]))
     difference = -sum((l.debit - l.credit for l in lines), ZERO)
     if difference:
         account = books.loss_account if difference > 0 else books.gain_account
@@ -122,6 +136,11 @@ def payment_entry(*, reference: str, day, label: str, money_in: bool, currency: 
                          currency=books.base_currency, kind="general")
     entry.check_balanced()
     return entry
+
+
+def capital_of(row: SyncPayment) -> Decimal:
+    """What of a booked payment settled the invoice itself (its interest and fees did not)."""
+    return (row.amount or ZERO) - (row.interest or ZERO) - (row.fees or ZERO)
 
 
 # --- the engine step -----------------------------------------------------------------------------------
@@ -211,7 +230,8 @@ class _DocumentPayments:
             self._check_account(number, purpose)
         return Books(journal_id=flow.payment_journal_id, bank_account=flow.bank_account, third_party_account=collective,
                      partner_id=self._partner_id(), gain_account=flow.exchange_gain_account,
-                     loss_account=flow.exchange_loss_account, base_currency=self.engine.settings.base_currency)
+                     loss_account=flow.exchange_loss_account, base_currency=self.engine.settings.base_currency,
+                     interest_account=flow.interest_account, fees_account=flow.collection_fees_account)
 
     def _check_account(self, number: str, purpose: str) -> None:
         account = self.engine.catalog.accounts.get(number) if number else None
@@ -266,32 +286,61 @@ class _DocumentPayments:
             raise DocumentProblem(catalogue.PAYMENT_NOT_BOOKED,
                                   f"A payment of invoice {self.number} has no date or an amount that is not positive "
                                   f"({payment.amount}): the hub books only payments received or made.")
+        interest, fees = self._extras(payment, books)
         company_value = self._company_value(payment)
-        settled, share = settlement(self.invoice.total_amount, company_total, [r.amount for r in self.booked],
-                                    payment.amount)
+        settled, share = settlement(self.invoice.total_amount, company_total, [capital_of(r) for r in self.booked],
+                                    payment.amount - interest - fees)
         known = self.rows.get(payment.id[:128])
         entry = payment_entry(
             reference=known.reference if known else payment_reference(self.doc, payment.id), day=payment.date, label=f"Payment {self.number} {self.doc.partner_name}".strip(),
             money_in=(self.doc.kind == "sale") != self.doc.is_credit_note, currency=self.invoice.currency or
             books.base_currency, amount=payment.amount, company_value=company_value, settled=settled, share=share,
-            books=books)
+            books=books, interest=interest, fees=fees)
+        extra_accounts = {books.interest_account if interest else None, books.fees_account if fees else None}
         for line in entry.lines[1:]:  # after the bank line, the line without a third party is the exchange difference
-            if not line.partner_id:
+            if not line.partner_id and line.account_number not in extra_accounts:
                 self._check_account(line.account_number, "exchange gain account" if line.credit else
                                     "exchange loss account")
-        row = self._write_ahead(payment, company_value, entry.reference)
+        row = self._write_ahead(payment, company_value, entry.reference, interest, fees)
         try:
             result = self._send(entry, books)
         except PermanentError as exc:
             self._failed(row, exc)
         self._bind(row, result)
 
-    def _write_ahead(self, payment: Payment, company_value: Decimal, reference: str) -> SyncPayment:
+    def _extras(self, payment: Payment, books: Books) -> tuple[Decimal, Decimal]:
+        """What of the payment paid penalty interest and collection fees, as the source says (zero when it does not
+        say), checked: parts that are not amounts, or that exceed the payment, and a part without its account, are
+        a catalogued error on the document rather than a guess."""
+        parts = []
+        for value, what, account, setting in ((payment.interest, "penalty interest", books.interest_account,
+                                               "penalty interest account"),
+                                              (payment.fees, "collection fees", books.fees_account,
+                                               "collection fees account")):
+            if value is None or value == 0:
+                parts.append(ZERO)
+                continue
+            if not isinstance(value, Decimal) or value < 0:
+                raise DocumentProblem(catalogue.PAYMENT_NOT_BOOKED, f"A payment of invoice {self.number} says it paid "
+                                      f"{what} of {value}: the hub books only amounts that are not negative.")
+            if not account:
+                self._settings_problem(f"{value} of it paid {what} and the flow's {setting} is not set")
+            self._check_account(account, setting)
+            parts.append(value)
+        if sum(parts, ZERO) > payment.amount:
+            raise DocumentProblem(catalogue.PAYMENT_NOT_BOOKED, f"A payment of invoice {self.number} of "
+                                  f"{payment.amount} says it paid {parts[0]} of interest and {parts[1]} of fees: more "
+                                  "than the payment itself. Correct it in the invoicing tool, then retry the invoice.")
+        return parts[0], parts[1]
+
+    def _write_ahead(self, payment: Payment, company_value: Decimal, reference: str, interest: Decimal = ZERO,
+                     fees: Decimal = ZERO) -> SyncPayment:
         row = self.rows.get(payment.id[:128]) or SyncPayment(
             tenant_id=self.doc.tenant_id, flow_id=self.doc.flow_id, document=self.doc, source_payment_id=payment.id[:128],
             reference=reference)
         row.date, row.amount, row.currency = payment.date, payment.amount, (self.invoice.currency or "")[:3]
         row.company_amount, row.status, row.last_run = company_value, PaymentStatus.PENDING, self.engine.run
+        row.interest, row.fees = interest or None, fees or None
         row.save()  # committed before the target is called
         self.rows[payment.id[:128]] = row
         return row

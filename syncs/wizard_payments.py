@@ -14,7 +14,8 @@ from mappings import suggestions
 from mappings.models import Flow
 
 NOT_SET = ""
-FIELDS = ["sync_payments", "payment_journal_id", "bank_account", "exchange_gain_account", "exchange_loss_account"]
+FIELDS = ["sync_payments", "payment_journal_id", "bank_account", "exchange_gain_account", "exchange_loss_account",
+          "interest_account", "collection_fees_account"]
 
 
 def _account_choices(role: str, accounts: list[Account]):
@@ -35,6 +36,13 @@ class PaymentsForm(forms.Form):
                                               help_text="Foreign-currency payments worth more than invoiced. Usually 766.")
     exchange_loss_account = forms.ChoiceField(label="Exchange losses", required=False,
                                               help_text="Worth less than invoiced. Usually 666.")
+    interest_account = forms.ChoiceField(
+        label="Penalty interest", required=False,
+        help_text="When the invoicing tool says part of a payment paid late-payment interest, that part goes here "
+                  "(usually 763; in Finland 9160). Empty: such a payment waits on the error desk.")
+    collection_fees_account = forms.ChoiceField(
+        label="Collection fees", required=False,
+        help_text="The part of a payment that paid reminder or collection fees (usually 7588; in Finland 3990).")
 
     def __init__(self, *args, flow: Flow, journals: list[Journal], accounts: list[Account], **kwargs):
         super().__init__(*args, **kwargs)

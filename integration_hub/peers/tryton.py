@@ -89,6 +89,8 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 _SETUP_FILE = Path(__file__).resolve().with_name("tryton_setup.py")
 #: ERP setup actions (seed_erp, erp_*) live apart, so that editing them changes no template key.
 _ERP_SETUP_MODULE = "integration_hub.peers.tryton_erp_setup"
+#: The Finnish company's actions (seed_finnish, fi_*), apart for the same reason.
+_FI_SETUP_MODULE = "integration_hub.peers.tryton_fi_setup"
 
 
 class TrytonPeerError(RuntimeError):
@@ -434,11 +436,14 @@ def _run_logged(cmd: list[str], log_path: Path, *, env: dict, timeout: float,
 
 def run_setup_action(config_path: Path, database: str, action: str, kwargs: dict, *,
                      log_path: Path | None = None, timeout: float = 900) -> dict:
-    """Run ``tryton_setup`` (``tryton_erp_setup`` for ``seed_erp`` and ``erp_*``) in a
-    subprocess and return the JSON it printed."""
+    """Run ``tryton_setup`` (``tryton_erp_setup`` for ``seed_erp`` and ``erp_*``,
+    ``tryton_fi_setup`` for ``seed_finnish`` and ``fi_*``) in a subprocess and return the
+    JSON it printed."""
     module = "integration_hub.peers.tryton_setup"
     if action == "seed_erp" or action.startswith("erp_"):
         module = _ERP_SETUP_MODULE
+    elif action == "seed_finnish" or action.startswith("fi_"):
+        module = _FI_SETUP_MODULE
     cmd = [sys.executable, "-m", module,
            "--config", str(config_path), "--database", database, action,
            "--kwargs", json.dumps(kwargs, default=str)]

@@ -363,6 +363,8 @@ class NetvisorSandbox:
         listing = add(root, "SalesInvoiceList")
         for invoice in sorted(self.state.org.sales_invoices.values(), key=lambda i: i.key):
             state, substatus = invoice.status(today)
+            undelivered = invoice.delivery_failure(self.clock.now()) if state != "paid" else ""
+            substatus = "undelivered" if undelivered else substatus
             if above.isdigit() and invoice.key <= int(above):
                 continue
             if status and status not in (state, substatus):
@@ -380,6 +382,8 @@ class NetvisorSandbox:
                           ("ReferenceNumber", invoice.reference), ("InvoiceSum", fi_decimal(invoice.amount)),
                           ("OpenSum", fi_decimal(invoice.open_sum)),
                           ("Uri", self.uri(call, "getsalesinvoice", invoice.key))])
+            if undelivered:  # (sandbox choice: the element's name and place)
+                add(row, "DeliveryErrorMessage", undelivered)
         return self.ok(root)
 
     def r_getsalesinvoice(self, call: Call) -> Answer:

@@ -29,6 +29,8 @@ ZERO_RATE_CODES = NETVISOR_ZERO_ONLY_CODES
 # Codes of purchases: their VAT goes to the purchase VAT receivable, and a sales invoice cannot use them.
 PURCHASE_CODES = frozenset({"KOOS", "EUOS", "EUPO", "EUUO", "100", "EVTO", "EVPO", "EVKV", "KAVE", "RAOS", "EVRO",
                             "MAAL", "EVMA"})
+# How long after an invoice is sent Netvisor's delivery (e-invoice, print service) reports a failure (sandbox choice).
+DELIVERY_DELAY = dt.timedelta(minutes=10)
 VOUCHER_CLASSES = ("Muistiotosite", "Myyntilasku", "Ostolasku", "Suoritus", "Palkka", "Tiliote")
 
 
@@ -211,10 +213,19 @@ class SalesInvoice:
     paid: Decimal = Decimal(0)
     credited: Decimal = Decimal(0)
     voucher_key: int = 0
+    created: dt.datetime | None = None
+    undeliverable: str = ""  # why sending it fails (no address to deliver it to); "" when it can be delivered
 
     @property
     def open_sum(self) -> Decimal:
         return self.amount - self.paid - self.credited
+
+    def delivery_failure(self, now: dt.datetime) -> str:
+        """Netvisor's reason for not delivering a sent invoice, once the delivery was tried (DELIVERY_DELAY after
+        it was sent, sandbox choice); "" while it is not known or when the invoice was delivered."""
+        if not self.undeliverable or not self.sent or self.created is None or now < self.created + DELIVERY_DELAY:
+            return ""
+        return self.undeliverable
 
     def status(self, today: dt.date) -> tuple[str, str]:
         """(status, substatus) as salesinvoicelist.nv reports them."""
@@ -601,7 +612,11 @@ class NetvisorState:
             invoice_type=invoice_type, lines=lines, our_reference=data.get("our_reference") or "",
             your_reference=data.get("your_reference") or "", free_text_before=data.get("free_text_before") or "",
             private_comment=data.get("private_comment") or "",
-            payment_term_days=days if days is not None else 14)
+            payment_term_days=days if days is not None else 14, created=self.clock.now())
+        if status == "open" and not (customer.email_invoicing or customer.email or
+                                     (customer.street and customer.post_number)):
+            invoice.undeliverable = (f"Invoice {number} could not be delivered: customer {customer.name} has no "
+                                     "e-invoicing address, e-mail or postal address")
         if invoice_type == "invoice":
             invoice.voucher_key = self._book_sales_invoice(invoice)
         org.sales_invoices[key] = invoice

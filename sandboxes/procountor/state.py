@@ -26,6 +26,7 @@ PAGE_SIZE = 50  # Procountor's largest page of a list (invoices, ledger receipts
 BATCH_MAX = 200  # ids in one batch GET (/invoices/1,2,3)
 TOKEN_SECONDS = 3600
 ATTACHMENT_MAX = 10_000_000
+EINVOICE_REJECT_SECONDS = 600  # an undeliverable e-invoice is refused this long after it was sent (sandbox choice)
 
 INVOICE_TYPES = ("SALES_INVOICE", "PURCHASE_INVOICE")
 # Every status Procountor reports for an invoice; the sandbox moves through a few of them (see docs).
@@ -698,6 +699,11 @@ class ProcountorState:
                                                     f"{invoice['status']}; allowed: {', '.join(allowed_from)}."}])
         if action == "send":
             target = "NOT_SENT" if invoice.get("invoiceChannel") == "NO_SENDING" else "SENT"
+            address = (invoice.get("counterParty") or {}).get("einvoiceAddress") or {}
+            if invoice.get("invoiceChannel") == "ELECTRONIC_INVOICE" and \
+                    not (address.get("operator") and address.get("address")):
+                # The operator refuses it later, as e-invoicing does: the status follows on the sandbox clock.
+                invoice["_undeliverable_at"] = (self.clock.now() + dt.timedelta(seconds=EINVOICE_REJECT_SECONDS))
         self._set_status(invoice, target)
 
     def gross(self, invoice: dict) -> Decimal:
@@ -839,8 +845,20 @@ class ProcountorState:
         self._set_status(invoice, "APPROVED" if self.paid_amount(invoice["id"]) == 0 else "PARTLY_PAID")
 
     def settle(self) -> None:
-        """Time passes: a queued payment whose day has come is paid (the invoice with it)."""
+        """Time passes: a queued payment whose day has come is paid (the invoice with it); an e-invoice with no
+        e-invoice address is refused by the operator (the invoice goes back to NOT_SENT with ``sendingError``)."""
         today = self.clock.today().isoformat()
+        now = self.clock.now()
+        for invoice in self.invoices.values():
+            due = invoice.get("_undeliverable_at")
+            if due is not None and due <= now:
+                invoice.pop("_undeliverable_at")
+                if invoice["status"] == "SENT":
+                    invoice["sendingError"] = {
+                        "time": version_of(due), "channel": "ELECTRONIC_INVOICE",
+                        "message": "E-invoice delivery failed: the recipient has no e-invoice address "
+                                   "(counterParty.einvoiceAddress operator and address) in the operator's register."}
+                    self._set_status(invoice, "NOT_SENT")
         for payment in self.payments.values():
             if payment["status"] == "PAYMENT_QUEUED" and payment["paymentDate"] <= today:
                 payment["status"] = "PAID"

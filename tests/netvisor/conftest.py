@@ -15,7 +15,7 @@ from sandboxes.netvisor import Clock, start_sandbox
 
 NOW = dt.datetime(2025, 6, 16, 9, 30, tzinfo=dt.timezone.utc)
 KEYS = dict(sender="hub-tests", customer_id="TESTCUST", customer_key="customer-secret-key",
-            partner_id="TESTPARTNER", partner_key="partner-secret-key", organisation_id="2345678-9")
+            partner_id="TESTPARTNER", partner_key="partner-secret-key", organisation_id="2345678-0")
 
 
 @pytest.fixture

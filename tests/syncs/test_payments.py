@@ -29,20 +29,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 PAID_ON = dt.date(2026, 4, 10)
 
 
-@pytest.fixture
-def paying(flow, books):
-    """The flow books payments on a bank journal; accounting has a bank and the exchange accounts."""
-    _, target = books
-    for number, name in (("512", "Banque"), ("766", "Gains de change"), ("666", "Pertes de change")):
-        target.accounts[number] = Account(id=f"A{number}", number=number, name=name)
-    target.journals.append(Journal("J3", "BQ", "Banque", "cash"))
-    flow.sync_payments = True
-    flow.payment_journal_id, flow.payment_journal_label = "J3", "BQ Banque"
-    flow.bank_account, flow.exchange_gain_account, flow.exchange_loss_account = "512", "766", "666"
-    flow.save()
-    return flow
-
-
 def paid(inv: Invoice, *payments: tuple[str, str] | Payment) -> Invoice:
     """The invoice as the source shows it once paid: its payments, and a newer change time."""
     made = [p if isinstance(p, Payment) else Payment(id=p[0], date=PAID_ON, amount=D(p[1])) for p in payments]

@@ -443,7 +443,8 @@ def sales_invoice_rows(root: Node) -> list[dict]:
                      "date": row.date("InvoiceDate"), "status": status.text.lower(),
                      "substatus": status.attr("substatus").lower(), "customer_code": row.str("CustomerCode"),
                      "customer_name": row.str("CustomerName"), "reference": row.str("ReferenceNumber"),
-                     "amount": row.decimal("InvoiceSum"), "open_amount": row.decimal("OpenSum")})
+                     "amount": row.decimal("InvoiceSum"), "open_amount": row.decimal("OpenSum"),
+                     "delivery_error": row.str("DeliveryErrorMessage")})
     return rows
 
 
@@ -473,7 +474,8 @@ def sales_invoice_detail(root: Node) -> dict | None:
             "substatus": status.attr("substatus").lower(), "open_amount": node.decimal("SalesInvoiceOpenSum"),
             "customer_key": node.int("InvoicingCustomerNetvisorKey"),
             "customer_name": node.str("InvoicingCustomerName"), "voucher_key": node.int("VoucherID"),
-            "lines": lines}
+            "our_reference": node.str("SalesInvoiceOurReference"),
+            "private_comment": node.str("SalesInvoicePrivateComment"), "lines": lines}
 
 
 def purchase_invoice_rows(root: Node) -> list[dict]:
@@ -492,7 +494,7 @@ def purchase_invoice_detail(root: Node) -> dict | None:
             "amount": node.decimal("PurchaseInvoiceAmount"), "paid": node.decimal("PurchaseInvoicePaidAmount"),
             "status": node.str("InvoiceStatus"), "approval_status": node.str("ApprovalStatus"),
             "vendor_name": node.str("VendorName"), "vendor_business_id": node.str("VendorOrganizationIdentifier"),
-            "voucher_key": node.int("VoucherID"),
+            "voucher_key": node.int("VoucherID"), "comment": node.str("PurchaseInvoiceDescription"),
             "lines": [{"amount": line.decimal("LineSum"), "net_amount": line.decimal("LineNetSum"),
                        "vat_percent": line.decimal("VatPercent"), "vat_code": line.str("VatCode"),
                        "name": line.str("ProductName"), "description": line.str("Description")}

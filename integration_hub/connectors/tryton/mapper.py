@@ -24,7 +24,7 @@ from integration_hub.connectors.types import (
 
 HUNDRED = Decimal(100)
 VAT_TYPES = ("eu_vat", "fr_vat")
-REGISTRATION_TYPES = ("fr_siren", "fr_siret")
+REGISTRATION_TYPES = ("fr_siren", "fr_siret", "fi_ytunnus")  # fi_ytunnus: a Finnish business id (issue 17)
 JOURNAL_KINDS = {"revenue": "sale", "expense": "purchase", "cash": "cash", "general": "general"}
 REFERENCE_OPEN, REFERENCE_CLOSE = "[hub:", "]"
 
