@@ -26,6 +26,9 @@ DEFAULTS = {
     "HUB_XERO_LOGIN_URL": lambda: "http://127.0.0.1:8000/sandbox/xero",
     "HUB_XERO_IDENTITY_URL": lambda: "http://127.0.0.1:8000/sandbox/xero",
     "HUB_XERO_API_URL": lambda: "http://127.0.0.1:8000/sandbox/xero",
+    # The Finnish accounting tools (issue 17): their sandboxes, mounted by the web app too.
+    "HUB_NETVISOR_API_URL": lambda: "http://127.0.0.1:8000/sandbox/netvisor",
+    "HUB_PROCOUNTOR_API_URL": lambda: "http://127.0.0.1:8000/sandbox/procountor/latest/api",
 }
 
 

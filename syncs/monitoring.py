@@ -2,7 +2,7 @@
 
 Targets with the "status_monitoring" feature (Netvisor, Procountor) process what they receive: an invoice is sent
 to its customer, approved, paid, or refused while being processed. At the end of each run (never in a dry run) the
-engine asks the target, in batches of `BATCH`, where the documents it booked stand (`entry_statuses`), for every
+engine asks the target, in batches of the connector's `status_batch` (else `BATCH`), where the documents it booked stand (`entry_statuses`), for every
 document of the flow whose status is not final yet, and keeps the answer on the document (`target_status`, the
 target's own word, its reason, when it last changed; an unchanged status writes nothing). A document the target refused after receiving it becomes a catalogued
 error on that document (TARGET_REJECTED, the target's reason quoted): its binding is released so that the retry,
@@ -51,8 +51,9 @@ def follow(engine: "Engine") -> int:
         return 0
     changed = 0
     last_pk = 0
+    batch = int(getattr(getattr(engine.target, "_connector", engine.target), "status_batch", BATCH) or BATCH)
     while True:
-        docs = list(to_follow(flow).filter(pk__gt=last_pk)[:BATCH])
+        docs = list(to_follow(flow).filter(pk__gt=last_pk)[:batch])
         if not docs:
             return changed
         last_pk = docs[-1].pk

@@ -147,6 +147,16 @@ def test_a_business_id_with_a_wrong_check_digit_is_refused_before_netvisor_is_ca
         connector.create_partner(Partner(id="c9", name="Huono Oy", registration_number="1234567-0"), kind="sale")
 
 
+def test_a_supplier_costs_no_call_netvisor_matches_the_vendor_from_the_purchase_invoice(connector, sandbox):
+    from integration_hub.connectors.types import Partner
+
+    before = len(sandbox.admin("GET", "requests"))
+    made = connector.create_partner(Partner(id="s-9", name="Toimittaja Oy", registration_number="1234567-1"),
+                                    kind="supplier")
+    assert made.id.startswith("vendor:") and made.registration_number == "1234567-1"
+    assert len(sandbox.admin("GET", "requests")) == before  # no customer created for a supplier
+
+
 def test_a_lost_answer_is_found_again_by_reference_and_never_booked_twice(connector, sandbox):
     entry = sale("10-1", customer(connector))
     connector.list_vat_codes(), connector._product()  # reference data read before the fault is armed

@@ -77,6 +77,8 @@ def vendor_of(partner_id: str) -> tuple[str, str]:
 
 class NetvisorConnector(TargetConnector):
     descriptor = PROVIDER
+    # syncs/monitoring.py asks this many statuses at once: one list call answers for every invoice above a key
+    status_batch = 1000
     # The clock the client signs with; the tests point it at the sandbox's clock.
     clock: Callable[[], dt.datetime] = staticmethod(utcnow)
 
@@ -249,7 +251,7 @@ class NetvisorConnector(TargetConnector):
                 except finnish.FinnishRuleError as exc:
                     raise _permanent(f"The business id of {partner.name} is not valid: {exc}") from None
                 break
-        if kind == "purchase":
+        if kind in ("supplier", "purchase"):  # the engine says "supplier"; "purchase" is accepted too
             return Partner(id=vendor_id(partner.name, business_id), name=partner.name,
                            registration_number=business_id, vat_number=partner.vat_number)
         address = partner.address
@@ -381,8 +383,10 @@ class NetvisorConnector(TargetConnector):
                     detail = self.client.purchase_invoice(key)
                     self._tags[(kind, key)] = mapper.reference_in(detail.get("comment"))
             reference = self._tags[(kind, key)]
-            if reference in wanted and reference not in found:
-                row = rows[key]
+            row = rows[key]
+            # an invoice Netvisor could not deliver is the one the retry replaces: never taken again
+            refused = kind == "salesinvoice" and mapper.sales_state(row) is TargetState.REJECTED
+            if reference in wanted and reference not in found and not refused:
                 state = "draft" if row.get("status") == "unsent" else "posted"
                 found[reference] = EntryResult(reference=reference, entry_id=mapper.entry_id(kind, key), state=state,
                                                number=str(row.get("number") or key))

@@ -59,6 +59,7 @@ def refused(message: str, exc: Exception | None = None) -> PermanentError:
 
 class ProcountorConnector(TargetConnector):
     descriptor = PROVIDER
+    status_batch = 200  # syncs/monitoring.py: Procountor's batch read takes 200 ids a call
 
     def __init__(self, credentials: dict, **kwargs) -> None:
         super().__init__(credentials, **kwargs)
@@ -332,7 +333,9 @@ class ProcountorConnector(TargetConnector):
         found: dict[str, EntryResult] = {}
         for invoice in self.client.invoices_by_id(candidates):
             reference = invoice.get("orderReference")
-            if reference in wanted and reference not in found and invoice.get("status") not in mapper.GONE:
+            # an invoice the operator refused (sendingError) is the one the retry replaces: never taken again
+            if reference in wanted and reference not in found and invoice.get("status") not in mapper.GONE \
+                    and mapper.invoice_state(invoice)[0] is not TargetState.REJECTED:
                 found[reference] = EntryResult(
                     reference=reference, entry_id=mapper.invoice_entry_id(invoice["id"]),
                     state="draft" if invoice.get("status") == "UNFINISHED" else "posted",

@@ -84,6 +84,17 @@ class Command(BaseCommand):
                 seed_erp_demo(base_url=base, peer=peer, owner=owner, out=self.stdout.write)
         except Exception as exc:  # noqa: BLE001 - the rest of the demo keeps running
             self.stderr.write(f"The manufacturing (ERP → Xero) part of the demo could not be set up: {exc}")
+        try:
+            from django.contrib.auth import get_user_model
+
+            from syncs.demo_finnish import seed_finnish_demo
+
+            owner = get_user_model().objects.filter(username="demo").first()
+            if peer is not None and owner is not None:
+                seed_finnish_demo(base_url=base, peer=peer, owner=owner, out=self.stdout.write)
+        except Exception as exc:  # noqa: BLE001 - the rest of the demo keeps running
+            self.stderr.write("The Finnish (Tryton → Netvisor, Procountor) part of the demo could not be set up: "
+                              f"{exc}")
 
     def serve(self, manage: str, addr: str, no_worker: bool) -> None:
         commands = [("web", [sys.executable, manage, "runserver", addr, "--noreload"])]
