@@ -21,12 +21,13 @@ import http
 import json
 import socketserver
 import sys
-import threading
 import time
 import urllib.parse
 from typing import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import application_uri
+
+from sandboxes.serving import ServedSandbox
 
 from .state import API_VERSION_RE, ApiError, OAuthError, Query, SandboxState, bad_request, public
 
@@ -370,31 +371,17 @@ def make_sandbox_server(state: SandboxState, host: str = "127.0.0.1", port: int 
     return make_server(host, port, FactorialSandbox(state), server_class=ThreadingWSGIServer, handler_class=handler)
 
 
-class RunningSandbox:
+class RunningSandbox(ServedSandbox):
     """A sandbox served in a background thread. ``url`` has no trailing slash."""
 
     def __init__(self, state: SandboxState, server: WSGIServer):
-        self.state, self.server = state, server
-        host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        super().__init__(server, "factorial")
+        self.state = state
         state.base_url = self.url
-        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                                       name=f"factorial-sandbox-{port}")
-        self.thread.start()
+        self.start()
 
     def api_url(self, version: str = "2026-10-01") -> str:
         return f"{self.url}/api/{version}/resources"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "RunningSandbox":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_sandbox(api_key: str = "sandbox-factorial-key", seed: str | None = None, port: int = 0,

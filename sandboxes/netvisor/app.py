@@ -24,8 +24,7 @@ from typing import Callable, Iterable
 from xml.etree.ElementTree import Element
 from wsgiref.simple_server import WSGIServer
 
-import requests
-
+from sandboxes.serving import ServedSandbox
 from sandboxes.xero.app import DropConnection, make_sandbox_server
 
 from .auth import Authenticator, Credentials
@@ -745,36 +744,17 @@ def build_sandbox(*, sender: str = "integration-hub", customer_id: str = "sandbo
     return NetvisorSandbox(state, authenticator)
 
 
-class RunningSandbox:
+class RunningSandbox(ServedSandbox):
     """A sandbox served in a background thread; ``url`` has no trailing slash."""
 
     def __init__(self, sandbox: NetvisorSandbox, server: WSGIServer):
-        self.sandbox, self.server = sandbox, server
+        super().__init__(server, "netvisor", sandbox)
         self.state, self.clock = sandbox.state, sandbox.clock
         self.credentials = sandbox.auth.credentials
-        host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                                       name=f"netvisor-sandbox-{port}")
-        self.thread.start()
+        self.start()
 
-    def admin(self, verb: str, action: str, body: dict | None = None) -> dict:
-        answer = requests.request(verb, f"{self.url}/_sandbox/{action}", json=body, timeout=10,
-                                  headers={"x-sandbox-key": self.sandbox.admin_key})
-        answer.raise_for_status()
-        return answer.json()
-
-    def stop(self) -> None:
+    def _before_stop(self) -> None:
         self.sandbox.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "RunningSandbox":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_sandbox(*, sandbox: NetvisorSandbox | None = None, host: str = "127.0.0.1", port: int = 0,

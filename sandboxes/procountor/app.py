@@ -28,6 +28,7 @@ from email.parser import BytesParser
 from typing import Callable, Iterable
 from wsgiref.util import application_uri
 
+from sandboxes.serving import ServedSandbox
 from sandboxes.xero.app import DropConnection, make_sandbox_server
 
 from .state import (BATCH_MAX, ProcountorError, ProcountorState, RateLimiter, SandboxClock, Tokens, as_clock,
@@ -422,21 +423,15 @@ def build_sandbox(*, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DE
     return ProcountorSandbox(state, tokens, RateLimiter(clock, rate_limit, enabled=limits))
 
 
-class RunningSandbox:
+class RunningSandbox(ServedSandbox):
     """A sandbox served in a background thread: ``url`` (no trailing slash), ``api_url`` (``url`` + /api)."""
 
     def __init__(self, sandbox: ProcountorSandbox, server):
-        import threading
-
-        self.sandbox, self.server = sandbox, server
+        super().__init__(server, "procountor", sandbox)
         self.state, self.tokens = sandbox.state, sandbox.tokens
         self.limiter, self.clock = sandbox.limiter, sandbox.clock
-        host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}"
         self.api_url = f"{self.url}/api"
-        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                                       name=f"procountor-sandbox-{port}")
-        self.thread.start()
+        self.start()
 
     def token(self) -> str:
         """An access token, through the token endpoint."""
@@ -448,24 +443,6 @@ class RunningSandbox:
         answer.raise_for_status()
         return answer.json()["access_token"]
 
-    def admin(self, verb: str, action: str, body: dict | None = None) -> dict:
-        import requests
-
-        answer = requests.request(verb, f"{self.url}/_sandbox/{action}", json=body, timeout=10,
-                                  headers={"x-sandbox-key": self.sandbox.admin_key})
-        answer.raise_for_status()
-        return answer.json()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "RunningSandbox":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_sandbox(*, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,

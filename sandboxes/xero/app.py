@@ -21,7 +21,6 @@ import http
 import json
 import socketserver
 import sys
-import threading
 import urllib.parse
 import uuid
 from typing import Callable, Iterable
@@ -29,6 +28,8 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer,
 from wsgiref.util import application_uri
 
 import requests
+
+from sandboxes.serving import ServedSandbox
 
 from .identity import Identity, unauthorized
 from .limits import RateLimiter, SandboxClock
@@ -722,19 +723,15 @@ def make_sandbox_server(app, host: str = "127.0.0.1", port: int = 0, verbose: bo
     return make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=handler)
 
 
-class RunningSandbox:
+class RunningSandbox(ServedSandbox):
     """A sandbox served in a background thread. ``url`` has no trailing slash; ``api_url`` is Xero's base URL."""
 
     def __init__(self, sandbox: XeroSandbox, server: WSGIServer):
-        self.sandbox, self.server = sandbox, server
+        super().__init__(server, "xero", sandbox)
         self.state, self.identity = sandbox.state, sandbox.identity
         self.limiter, self.clock = sandbox.limiter, sandbox.clock
-        host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}"
         self.api_url = f"{self.url}{API_PREFIX}"
-        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                                       name=f"xero-sandbox-{port}")
-        self.thread.start()
+        self.start()
 
     @property
     def tenants(self) -> list[dict]:
@@ -765,23 +762,6 @@ class RunningSandbox:
         token.raise_for_status()
         return token.json()["access_token"]
 
-    def admin(self, verb: str, action: str, body: dict | None = None) -> dict | list:
-        """Call the admin endpoint ``/_sandbox/<action>`` with the right key; raises on an error status."""
-        answer = requests.request(verb, f"{self.url}/_sandbox/{action}", json=body, timeout=10,
-                                  headers={"x-sandbox-key": self.sandbox.admin_key})
-        answer.raise_for_status()
-        return answer.json()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "RunningSandbox":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_sandbox(client_id: str = "sandbox-xero-client", client_secret: str = "sandbox-xero-secret",
