@@ -98,6 +98,9 @@ def netvisor_sandbox():
                 partner_key=getattr(settings, "HUB_NETVISOR_PARTNER_KEY", None) or "sandbox-partner-key",
                 organisation_id=getattr(settings, "HUB_NETVISOR_ORGANISATION_ID", None) or "1234567-1",
                 seed="demo")
+            # the demo shows an undeliverable invoice refused within minutes rather than Netvisor's own pace
+            _netvisor.state.delivery_delay = dt.timedelta(
+                seconds=float(getattr(settings, "HUB_SANDBOX_REJECT_AFTER_SECONDS", 120) or 120))
         return _netvisor
 
 

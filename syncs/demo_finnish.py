@@ -79,9 +79,12 @@ def procountor_credentials() -> dict:
             "invoice_channel": "NO_SENDING"}
 
 
+UNDELIVERABLE_CUSTOMER = "Osoitteeton Asiakas Oy"
+
+
 def ensure_finnish_database(peer, *, out: Callable[[str], object] = print) -> str:
     """The Finnish company, prepared once per checkout (the `.ready` marker says the seeding went through)."""
-    ready = peer.sqlite_dir / f"{FI_DB}.ready"
+    ready = peer.sqlite_dir / f"{FI_DB}.ready-2"  # -2: with the undeliverable invoice
     if peer.database_exists(FI_DB):
         if ready.exists():
             peer.warm_database(FI_DB)  # trytond must load a database before its first login
@@ -95,6 +98,10 @@ def ensure_finnish_database(peer, *, out: Callable[[str], object] = print) -> st
     start = max(dt.date(today.year, 1, 1), today - dt.timedelta(days=60))
     peer.run_setup(FI_DB, "seed_finnish", customers=5, suppliers=3, invoices=12, supplier_invoices=5, paid=4,
                    seed=17, start_date=start.isoformat(), end_date=today.isoformat())
+    # The refused invoice of the demo: a customer known by name only; Netvisor accepts the invoice, then reports it
+    # undeliverable (within HUB_SANDBOX_REJECT_AFTER_SECONDS on the mounted sandbox) and the desk explains it.
+    peer.run_setup(FI_DB, "fi_undeliverable_invoice", name=UNDELIVERABLE_CUSTOMER, business_id="2345678-0",
+                   day=today.isoformat())
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.touch()
     return FI_DB

@@ -503,9 +503,43 @@ def seed_finnish(cfg, *, customers: int = 6, suppliers: int = 3, invoices: int =
     }
 
 
+def fi_undeliverable_invoice(cfg, *, name: str, business_id: str, amount: str = "400.00",
+                             day: str | None = None) -> dict:
+    """A customer Tryton knows by name and business id only (no address, no e-mail) and one posted invoice to it
+    at 25.5 %, dated ``day`` (default today): the invoice a target accepts, then cannot deliver (issue 17: the
+    demo's refused invoice, the tests of refusals after receipt)."""
+    company = _company()
+    tax_ids = ensure_finnish_taxes(company)
+    business_id = finnish.validate_business_id(business_id)
+    Party = _model("party.party")
+    party = Party(name=name)
+    party.identifiers.new(type="fi_ytunnus", code=business_id)
+    if not party.addresses:
+        party.addresses.new()  # an invoice needs one, even empty
+    party.save()
+    Journal = _model("account.journal")
+    revenue, = Journal.find([("type", "=", "revenue")], limit=1)
+    when = _parse_date(day) if day else dt.date.today()
+    cfg.skip_warning = True
+    proxy = _model("account.invoice")._proxy
+    (invoice_id,) = proxy.create([{
+        "type": "out", "company": company.id, "party": party.id, "invoice_address": party.addresses[0].id,
+        "journal": revenue.id, "account": _account_by_code(RECEIVABLE).id, "currency": company.currency.id,
+        "invoice_date": when, "payment_term_date": when + dt.timedelta(days=14),
+        "lines": [("create", [{"type": "line", "account": _account_by_code(SALE_ACCOUNTS[-1]).id,
+                               "description": "Konsultointi", "quantity": 1.0, "unit_price": Decimal(amount),
+                               "taxes": [("add", [tax_ids["sale_25_5"]])]}])],
+    }], cfg.context)
+    proxy.post([invoice_id], cfg.context)
+    (row,) = proxy.read([invoice_id], ["number", "total_amount"], cfg.context)
+    return {"id": invoice_id, "number": row["number"], "type": "out", "party_id": party.id, "party_name": name,
+            "business_id": business_id, "total_amount": str(row["total_amount"]), "invoice_date": when.isoformat()}
+
+
 ACTIONS = {
     "seed_finnish": seed_finnish,
     "fi_taxes": fi_taxes,
+    "fi_undeliverable_invoice": fi_undeliverable_invoice,
 }
 
 

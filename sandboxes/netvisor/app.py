@@ -362,7 +362,8 @@ class NetvisorSandbox:
         listing = add(root, "SalesInvoiceList")
         for invoice in sorted(self.state.org.sales_invoices.values(), key=lambda i: i.key):
             state, substatus = invoice.status(today)
-            undelivered = invoice.delivery_failure(self.clock.now()) if state != "paid" else ""
+            undelivered = invoice.delivery_failure(self.clock.now(), self.state.delivery_delay) \
+                if state != "paid" else ""
             substatus = "undelivered" if undelivered else substatus
             if above.isdigit() and invoice.key <= int(above):
                 continue

@@ -220,10 +220,10 @@ class SalesInvoice:
     def open_sum(self) -> Decimal:
         return self.amount - self.paid - self.credited
 
-    def delivery_failure(self, now: dt.datetime) -> str:
-        """Netvisor's reason for not delivering a sent invoice, once the delivery was tried (DELIVERY_DELAY after
-        it was sent, sandbox choice); "" while it is not known or when the invoice was delivered."""
-        if not self.undeliverable or not self.sent or self.created is None or now < self.created + DELIVERY_DELAY:
+    def delivery_failure(self, now: dt.datetime, delay: dt.timedelta = DELIVERY_DELAY) -> str:
+        """Netvisor's reason for not delivering a sent invoice, once the delivery was tried (`delay` after it was
+        sent, sandbox choice); "" while it is not known or when the invoice was delivered."""
+        if not self.undeliverable or not self.sent or self.created is None or now < self.created + delay:
             return ""
         return self.undeliverable
 
@@ -373,6 +373,7 @@ class NetvisorState:
                  request_log_size: int = 500):
         self.lock = threading.RLock()
         self.clock = clock or Clock()
+        self.delivery_delay = DELIVERY_DELAY  # how long after sending an undeliverable invoice is reported
         self.organisation_id = organisation_id
         self.seed_name = seed
         self.faults = Faults()

@@ -30,8 +30,9 @@ ACCOUNTS = [
     ("9440", "Korkokulut"), ("9990", "Tuloverot"),
 ]
 
-VAT_PERCENTS = [("25.5", True, True), ("24", False, True), ("14", True, True), ("10", True, True),
-                ("0", True, True)]
+# 13.5 %: Finland's reduced rate since 2026-01-01 (14 % before it)
+VAT_PERCENTS = [("25.5", True, True), ("24", False, True), ("14", True, True), ("13.5", True, True),
+                ("10", True, True), ("0", True, True)]
 
 # (vatStatus, description, sales, purchase): the numeric part of the "vat_N" codes of VAT defaults.
 VAT_STATUSES = [
