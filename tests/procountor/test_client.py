@@ -89,7 +89,7 @@ def test_the_settings_are_the_finnish_demo_company(client):
     assert {"1701", "2871", "3000", "4000", "2939", "1910"} <= codes
     defaults = client.vat_defaults()
     percents = {p["vatPercent"] for p in defaults["vatInformation"][0]["percentages"] if p["sales"]}
-    assert percents == {Decimal("25.5"), 14, 10, 0}
+    assert percents == {Decimal("25.5"), 14, Decimal("13.5"), 10, 0}
     statuses = {s["vatStatus"]: s for s in defaults["vatStatuses"]}
     assert "käännetty" in statuses[4]["description"] and statuses[5]["purchase"] is False
     assert [d["name"] for d in client.dimensions()][0] == "Kustannuspaikka"

@@ -32,11 +32,11 @@ KILLS = 4
 
 @pytest.fixture(scope="module")
 def sales_company(tryton_peer):
-    """A Finnish invoicing company with 24 customer invoices (no payments: the kills are about the invoices)."""
+    """A Finnish invoicing company with 14 customer invoices (no payments: the kills are about the invoices)."""
     start_day, end_day = invoice_days()
     name = tryton_peer.create_database(unique_db("fikill"), company_name="Kiireinen Laskutus Oy")
-    seeded = tryton_peer.run_setup(name, "seed_finnish", seed=3, customers=5, suppliers=2, invoices=24,
-                                   supplier_invoices=2, paid=0, start_date=start_day.isoformat(),
+    seeded = tryton_peer.run_setup(name, "seed_finnish", seed=3, customers=5, suppliers=2, invoices=14,
+                                   supplier_invoices=1, paid=0, start_date=start_day.isoformat(),
                                    end_date=end_day.isoformat())
     yield name, seeded
     tryton_peer.drop_database(name)
