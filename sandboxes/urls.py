@@ -64,6 +64,18 @@ def xero_sandbox():
 _procountor = None
 
 
+def procountor_company_keys() -> dict:
+    """What a company types to connect the mounted Procountor sandbox (the demo's connection uses the same)."""
+    return {"api_key": getattr(settings, "HUB_PROCOUNTOR_API_KEY", None) or "sandbox-procountor-key"}
+
+
+def netvisor_company_keys() -> dict:
+    """What a company types to connect the mounted Netvisor sandbox (the demo's connection uses the same)."""
+    return {"customer_id": getattr(settings, "HUB_NETVISOR_CUSTOMER_ID", None) or "sandbox-customer",
+            "customer_key": getattr(settings, "HUB_NETVISOR_CUSTOMER_KEY", None) or "sandbox-customer-key",
+            "organisation_id": getattr(settings, "HUB_NETVISOR_ORGANISATION_ID", None) or "1234567-1"}
+
+
 def procountor_sandbox():
     """The process-wide Procountor sandbox (seeded "demo"), created on first use. Its client, secret and API key are
     the settings HUB_PROCOUNTOR_CLIENT_ID / _CLIENT_SECRET / _API_KEY (defaults sandbox-procountor-*)."""
@@ -75,7 +87,7 @@ def procountor_sandbox():
             _procountor = build_sandbox(
                 client_id=getattr(settings, "HUB_PROCOUNTOR_CLIENT_ID", None) or "sandbox-procountor-client",
                 client_secret=getattr(settings, "HUB_PROCOUNTOR_CLIENT_SECRET", None) or "sandbox-procountor-secret",
-                api_key=getattr(settings, "HUB_PROCOUNTOR_API_KEY", None) or "sandbox-procountor-key", seed="demo")
+                seed="demo", **procountor_company_keys())
         return _procountor
 
 
@@ -92,12 +104,9 @@ def netvisor_sandbox():
         if _netvisor is None:
             _netvisor = build_sandbox(
                 sender="integration-hub",
-                customer_id=getattr(settings, "HUB_NETVISOR_CUSTOMER_ID", None) or "sandbox-customer",
-                customer_key=getattr(settings, "HUB_NETVISOR_CUSTOMER_KEY", None) or "sandbox-customer-key",
                 partner_id=getattr(settings, "HUB_NETVISOR_PARTNER_ID", None) or "sandbox-partner",
                 partner_key=getattr(settings, "HUB_NETVISOR_PARTNER_KEY", None) or "sandbox-partner-key",
-                organisation_id=getattr(settings, "HUB_NETVISOR_ORGANISATION_ID", None) or "1234567-1",
-                seed="demo")
+                seed="demo", **netvisor_company_keys())
             # the demo shows an undeliverable invoice refused within minutes rather than Netvisor's own pace
             _netvisor.state.delivery_delay = dt.timedelta(
                 seconds=float(getattr(settings, "HUB_SANDBOX_REJECT_AFTER_SECONDS", 120) or 120))

@@ -66,17 +66,18 @@ def sandbox_urls(base_url: str) -> dict[str, str]:
 
 
 def netvisor_credentials() -> dict:
-    """The company keys the mounted Netvisor sandbox accepts (sandboxes/urls.py reads the same settings)."""
-    return {"customer_id": getattr(settings, "HUB_NETVISOR_CUSTOMER_ID", None) or "sandbox-customer",
-            "customer_key": getattr(settings, "HUB_NETVISOR_CUSTOMER_KEY", None) or "sandbox-customer-key",
-            "organisation_id": getattr(settings, "HUB_NETVISOR_ORGANISATION_ID", None) or "1234567-1"}
+    """The company keys the mounted Netvisor sandbox accepts."""
+    from sandboxes.urls import netvisor_company_keys
+
+    return netvisor_company_keys()
 
 
 def procountor_credentials() -> dict:
-    """The API key the mounted Procountor sandbox accepts; its sales invoices are sent as e-invoices, so an invoice
-    to a customer Procountor cannot deliver to is refused after it was received."""
-    return {"api_key": getattr(settings, "HUB_PROCOUNTOR_API_KEY", None) or "sandbox-procountor-key",
-            "invoice_channel": "NO_SENDING"}
+    """The API key the mounted Procountor sandbox accepts. Procountor does not send the invoices it receives
+    (NO_SENDING): the invoicing tool already sent them."""
+    from sandboxes.urls import procountor_company_keys
+
+    return {**procountor_company_keys(), "invoice_channel": "NO_SENDING"}
 
 
 UNDELIVERABLE_CUSTOMER = "Osoitteeton Asiakas Oy"

@@ -332,6 +332,22 @@ def _read_both(flow: Flow, read):
         sides.close()
 
 
+def _store_party_link(flow: Flow, party_id: str, contact_id: str, name: str, how: str) -> PartnerLink:
+    link, _ = PartnerLink.objects.update_or_create(
+        source=flow.source, target=flow.target, source_partner_id=party_id,
+        defaults={"tenant_id": flow.tenant_id, "target_partner_id": contact_id, "name": name[:200], "matched_by": how})
+    return link
+
+
+def _store_product_link(flow: Flow, product_id: str, item, name: str) -> ProductLink:
+    """A person's link of an ERP product to a Xero item (by its code, as Xero writes it)."""
+    link, _ = ProductLink.objects.update_or_create(
+        source=flow.source, target=flow.target, source_product_id=product_id,
+        defaults={"tenant_id": flow.tenant_id, "target_item_code": item.code, "target_item_id": item.id,
+                  "name": name[:200], "matched_by": PERSON})
+    return link
+
+
 def set_partner_link(flow: Flow, party_id: str, contact_id: str) -> PartnerLink | None:
     """A person links an ERP party to a Xero contact ("" removes the link). Both are checked on their side first,
     so that a link always names a party and a contact that exist. Returns the link (None once removed)."""
@@ -348,11 +364,7 @@ def set_partner_link(flow: Flow, party_id: str, contact_id: str) -> PartnerLink 
         raise LinkError("The ERP no longer has this party; the link was not saved.")
     if contact is None:
         raise LinkError("Xero has no such contact (deleted meanwhile?); the link was not saved.")
-    link, _ = PartnerLink.objects.update_or_create(
-        source=flow.source, target=flow.target, source_partner_id=party_id,
-        defaults={"tenant_id": flow.tenant_id, "target_partner_id": contact.id or contact_id,
-                  "name": party.name[:200], "matched_by": PERSON})
-    return link
+    return _store_party_link(flow, party_id, contact.id or contact_id, party.name, PERSON)
 
 
 def set_product_link(flow: Flow, product_id: str, item_code: str) -> ProductLink | None:
@@ -372,11 +384,7 @@ def set_product_link(flow: Flow, product_id: str, item_code: str) -> ProductLink
         raise LinkError("The ERP no longer has this product; the link was not saved.")
     if item is None:
         raise LinkError("Xero has no item with this code (deleted meanwhile?); the link was not saved.")
-    link, _ = ProductLink.objects.update_or_create(
-        source=flow.source, target=flow.target, source_product_id=product_id,
-        defaults={"tenant_id": flow.tenant_id, "target_item_code": item.code, "target_item_id": item.id,
-                  "name": product.name[:200], "matched_by": PERSON})
-    return link
+    return _store_product_link(flow, product_id, item, product.name)
 
 
 @dataclass
@@ -427,10 +435,7 @@ def save_links(flow: Flow, *, parties: dict[str, str], products: dict[str, str])
                 result.refused.append(f"“{party.name}”: Xero has no such contact (deleted meanwhile?); "
                                       "its link was not saved.")
             else:
-                PartnerLink.objects.update_or_create(
-                    source=flow.source, target=flow.target, source_partner_id=party_id,
-                    defaults={"tenant_id": flow.tenant_id, "target_partner_id": contact.id, "name": party.name[:200],
-                              "matched_by": PERSON})
+                _store_party_link(flow, party_id, contact.id, party.name, PERSON)
                 result.linked.append(party.name)
         for product_id, item_code in product_changes.items():
             product, item = erp_products.get(product_id), items.get(item_code.casefold())
@@ -440,10 +445,7 @@ def save_links(flow: Flow, *, parties: dict[str, str], products: dict[str, str])
                 result.refused.append(f"“{product.name}”: Xero has no item with the code {item_code}; "
                                       "its link was not saved.")
             else:
-                ProductLink.objects.update_or_create(
-                    source=flow.source, target=flow.target, source_product_id=product_id,
-                    defaults={"tenant_id": flow.tenant_id, "target_item_code": item.code, "target_item_id": item.id,
-                              "name": product.name[:200], "matched_by": PERSON})
+                _store_product_link(flow, product_id, item, product.name)
                 result.linked.append(product.name)
     return result
 
@@ -506,7 +508,4 @@ def _import_one(flow: Flow, erp, contact, result: ImportResult) -> None:
                 is_customer=contact.is_customer, is_supplier=contact.is_supplier))
             name, how = contact.name, IMPORTED
             result.created.append(contact.name)
-        PartnerLink.objects.update_or_create(
-            source=flow.source, target=flow.target, source_partner_id=party_id,
-            defaults={"tenant_id": flow.tenant_id, "target_partner_id": contact.id, "name": name[:200],
-                      "matched_by": how})
+        _store_party_link(flow, party_id, contact.id, name, how)

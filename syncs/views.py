@@ -281,16 +281,21 @@ def flow_link_product(request, tenant, pk):
 @tenant_view(LINKS_PERMISSION)
 @require_POST
 def flow_links_import(request, tenant, pk):
+    flow = _document_flow(request, tenant, pk)
+    import_and_report(request, flow)
+    return _links_redirect(tenant, flow, "#parties")
+
+
+def import_and_report(request, flow) -> None:
+    """Xero's contacts imported into the ERP (Links page and the wizard's Links step), what came of it said."""
     from syncs import links
 
-    flow = _document_flow(request, tenant, pk)
     try:
         result = links.import_contacts(flow)
     except links.LinkError as exc:
         messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Import of Xero's contacts: {len(result.created)} party(ies) created in the ERP, "
-                                  f"{len(result.linked)} linked to a party the ERP already had.")
-        for reason in result.refused[:20]:
-            messages.warning(request, reason)
-    return _links_redirect(tenant, flow, "#parties")
+        return
+    messages.success(request, f"Import of Xero's contacts: {len(result.created)} party(ies) created in the ERP, "
+                              f"{len(result.linked)} linked to a party the ERP already had.")
+    for reason in result.refused[:20]:
+        messages.warning(request, reason)

@@ -97,15 +97,9 @@ def step_links(request, tenant, flow: Flow, step: str):
     from syncs import wizard
 
     if request.method == "POST" and request.POST.get("action") == "import":
-        try:
-            result = links.import_contacts(flow)
-        except links.LinkError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"Import of Xero's contacts: {len(result.created)} party(ies) created in the "
-                                      f"ERP, {len(result.linked)} linked to a party the ERP already had.")
-            for reason in result.refused[:20]:
-                messages.warning(request, reason)
+        from syncs.views import import_and_report
+
+        import_and_report(request, flow)
         return redirect("wizard_step", slug=tenant.slug, pk=flow.pk, step=step)
     if request.method == "POST":
         try:

@@ -605,14 +605,7 @@ ACTIONS = {
 
 def main(argv: list[str] | None = None) -> int:
     """tryton_setup's command line, with the ERP actions."""
-    saved = dict(base.ACTIONS)
-    base.ACTIONS.clear()
-    base.ACTIONS.update(ACTIONS)
-    try:
-        return base.main(argv)
-    finally:
-        base.ACTIONS.clear()
-        base.ACTIONS.update(saved)
+    return base.main(argv, actions=ACTIONS)
 
 
 if __name__ == "__main__":

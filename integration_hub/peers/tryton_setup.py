@@ -1047,17 +1047,19 @@ ACTIONS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, actions: dict | None = None) -> int:
+    """Run one action of ``actions`` (default: this module's ACTIONS; the ERP and Finnish modules pass theirs)."""
+    actions = ACTIONS if actions is None else actions
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="trytond configuration file")
     parser.add_argument("--database", required=True)
     parser.add_argument("--user", default="admin")
-    parser.add_argument("action", choices=sorted(ACTIONS))
+    parser.add_argument("action", choices=sorted(actions))
     parser.add_argument("--kwargs", default="{}", help="JSON object of keyword arguments")
     args = parser.parse_args(argv)
     kwargs = json.loads(args.kwargs)
     cfg = _connect(args.config, args.database, args.user)
-    result = ACTIONS[args.action](cfg, **kwargs)
+    result = actions[args.action](cfg, **kwargs)
     sys.stdout.write(RESULT_MARKER + json.dumps(result, default=_json_default) + "\n")
     sys.stdout.flush()
     return 0

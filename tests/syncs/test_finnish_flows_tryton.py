@@ -220,6 +220,15 @@ def netvisor_documents(state) -> dict[str, list]:
 
 
 # --- Netvisor ---------------------------------------------------------------------------------------------------
+def assert_a_rerun_sends_nothing(flow) -> None:
+    """A run that reads the whole source again (cursor cleared) writes nothing to the target."""
+    flow.cursor = None
+    flow.save()
+    again = run_flow(flow)
+    writes = target_writes(again)
+    assert not writes and again.synced_count == 0, writes
+
+
 def test_a_finnish_tryton_company_lands_in_netvisor_once_with_its_vat_codes_payments_and_statuses(
         tenant_a, tryton_peer, finnish_company, netvisor):
     database, seeded, refused = finnish_company
@@ -283,12 +292,7 @@ def test_a_finnish_tryton_company_lands_in_netvisor_once_with_its_vat_codes_paym
                                                                                      doc.target_status)
     assert SyncPayment.objects.filter(flow=flow, status=PaymentStatus.RECONCILED).count() == sum(
         1 for p in paid if p["full"])
-    # a third run sends nothing at all
-    flow.cursor = None
-    flow.save()
-    third = run_flow(flow)
-    writes = target_writes(third)
-    assert not writes and third.synced_count == 0, writes
+    assert_a_rerun_sends_nothing(flow)
 
 
 def test_an_invoice_netvisor_cannot_deliver_is_on_the_desk_with_its_reason_and_its_retry_sends_it_once(
@@ -404,11 +408,7 @@ def test_a_finnish_tryton_company_lands_in_procountor_once_with_its_vat_statuses
         assert doc.target_status == ("paid" if payment["full"] else "partly_paid")
     assert SyncPayment.objects.filter(flow=flow, status__in=[PaymentStatus.SYNCED, PaymentStatus.RECONCILED]
                                       ).count() == len(paid)
-    flow.cursor = None
-    flow.save()
-    third = run_flow(flow)
-    writes = target_writes(third)
-    assert not writes and third.synced_count == 0, writes
+    assert_a_rerun_sends_nothing(flow)
 
 
 def test_an_e_invoice_procountor_cannot_deliver_is_on_the_desk_and_its_retry_sends_it_once(
